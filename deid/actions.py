@@ -1,0 +1,63 @@
+"""What happens to one element: the contract between the rules and the engine.
+
+The rules (``deid.profiles``: PS3.15 Table E.1-1, the options, the recipe) decide
+one :class:`Action` per element, at any depth, with the reason it was chosen. The
+engine carries actions out. ``deid inspect`` shows the same actions, so a what-if
+never differs from the real run.
+
+Combined table codes (X/Z, X/D, Z/D, X/Z/D, X/Z/U*) are resolved by the rules;
+the engine only ever sees the single codes below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Code(Enum):
+    """One action on one element."""
+
+    REMOVE = "X"
+    """Remove the element."""
+    ZERO = "Z"
+    """Keep the element with a zero-length value."""
+    DUMMY = "D"
+    """Replace with a non-empty value valid for the VR (a pseudonym where one fits)."""
+    KEEP = "K"
+    """Keep the value; sequences are kept and their items de-identified."""
+    CLEAN = "C"
+    """Keep the meaning, remove the identity: shift dates, scrub text, recurse."""
+    UID = "U"
+    """Replace with the UID's consistent 2.25 pseudonym from the mapping store."""
+    REPLACE = "REPLACE"
+    """Recipe REPLACE: write :attr:`Action.value`."""
+    BLANK = "BLANK"
+    """Recipe BLANK: keep the element with a zero-length value."""
+    PSEUDO = "PSEUDO"
+    """Recipe PSEUDO: the consistent pseudonym of class :attr:`Action.pseudo_class`."""
+    JITTER = "JITTER"
+    """Recipe JITTER: move a date or date-time by :attr:`Action.jitter_days` days."""
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An action and why it was chosen."""
+
+    code: Code
+    origin: str
+    """For people: ``"PS3.15 Basic Profile: X/Z -> Z (Type 2)"``, ``"recipe line 12"``."""
+    table_code: str | None = None
+    """The Table E.1-1 code the attribute had before options and recipe, if listed."""
+    value: str | None = None
+    pseudo_class: str | None = None
+    jitter_days: int | None = None
+
+    def describe(self) -> str:
+        """One line for ``deid inspect`` and the reviewer."""
+        detail = {
+            Code.REPLACE: f" {self.value!r}",
+            Code.PSEUDO: f" {self.pseudo_class}",
+            Code.JITTER: f" {self.jitter_days:+d} days" if self.jitter_days is not None else "",
+        }.get(self.code, "")
+        return f"{self.code.name}{detail} ({self.origin})"
