@@ -15,6 +15,22 @@ from dataclasses import dataclass
 from enum import Enum
 
 
+@dataclass(frozen=True, slots=True)
+class ElementContext:
+    """Where an element sits, for the rules to decide on."""
+
+    tag: int
+    vr: str
+    keyword: str
+    """The dictionary keyword; empty for private and unknown elements."""
+    private_creator: str | None
+    """For a private element, the value of its Private Creator element."""
+    parents: tuple[int, ...]
+    """Tags of the enclosing sequences, outermost first; empty at the top level."""
+    sop_class_uid: str
+    """The SOP Class UID of the object being de-identified."""
+
+
 class Code(Enum):
     """One action on one element."""
 
@@ -52,6 +68,9 @@ class Action:
     value: str | None = None
     pseudo_class: str | None = None
     jitter_days: int | None = None
+    unreviewed_text: bool = False
+    """Kept, but a standard attribute outside Table E.1-1 whose VR can carry names or
+    free text and that is not on the reviewed safe list: counted in the run report."""
 
     def describe(self) -> str:
         """One line for ``deid inspect`` and the reviewer."""
