@@ -32,14 +32,19 @@ class Environment(StrEnum):
     DEVELOPMENT = "development"
 
 
-class Settings(BaseSettings):
-    """Everything the vault is configured by."""
+class DatabaseSettings(BaseSettings):
+    """What the migrations need: only the database URL."""
 
     model_config = SettingsConfigDict(env_prefix="VAULT_", env_file=".env", extra="ignore")
 
     database_url: str = Field(
         description="postgresql+psycopg://user@host/db in production; sqlite:///path for dev"
     )
+
+
+class Settings(DatabaseSettings):
+    """Everything the vault is configured by."""
+
     key_dir: Path | None = Field(
         default=None, description="a directory holding the three key files under default names"
     )

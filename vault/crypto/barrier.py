@@ -17,6 +17,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -72,6 +73,10 @@ class Barrier:
         # Unwrapped keys are cached by their wrapped form, which changes on rewrap.
         self._data_keys: dict[tuple[str, int, bytes], SecretBytes] = {}
         self._index_keys: dict[tuple[str, bytes], SecretBytes] = {}
+        # A data key version never changes its plaintext (rewrapping keeps it), so the
+        # ready cipher is cached per (trial, version) and skips the database entirely.
+        self._aeads: dict[tuple[str, int], AESGCM] = {}
+        self._hmacs: dict[tuple[str, bytes], Any] = {}
 
     def __repr__(self) -> str:
         return f"Barrier({self.provider!r})"
@@ -126,6 +131,32 @@ class Barrier:
         with self._lock:
             self._data_keys = {k: v for k, v in self._data_keys.items() if k[0] != trial}
             self._index_keys = {k: v for k, v in self._index_keys.items() if k[0] != trial}
+            self._aeads = {k: v for k, v in self._aeads.items() if k[0] != trial}
+            self._hmacs = {k: v for k, v in self._hmacs.items() if k[0] != trial}
+
+    def _aead(
+        self, trial: str, version: int, load_key: Callable[[int], WrappedDataKey | None]
+    ) -> AESGCM:
+        aead = self._aeads.get((trial, version))
+        if aead is None:
+            wrapped = load_key(version)
+            if wrapped is None:
+                raise KeyUnavailableError(
+                    f"data key version {version} of trial {trial} does not exist "
+                    "(destroyed when the trial was closed, or never created)"
+                )
+            aead = AESGCM(self._data_key(trial, wrapped).reveal())
+            with self._lock:
+                self._aeads[(trial, version)] = aead
+        return aead
+
+    def _hmac(self, trial: str, salt: bytes) -> Any:
+        base = self._hmacs.get((trial, salt))
+        if base is None:
+            base = hmac.new(self._index_key(trial, salt).reveal(), digestmod=hashlib.sha256)
+            with self._lock:
+                self._hmacs[(trial, salt)] = base
+        return base
 
     def cipher(
         self,
@@ -154,22 +185,12 @@ class TrialCipher:
         self._index_salt = index_salt
         self.current_version = current_version
         self._load_key = load_key
-        self._keys: dict[int, SecretBytes] = {}
 
     def __repr__(self) -> str:
         return f"TrialCipher(trial={self.trial!r}, current_version={self.current_version})"
 
-    def _key(self, version: int) -> SecretBytes:
-        key = self._keys.get(version)
-        if key is None:
-            wrapped = self._load_key(version)
-            if wrapped is None:
-                raise KeyUnavailableError(
-                    f"data key version {version} of trial {self.trial} does not exist "
-                    "(destroyed when the trial was closed, or never created)"
-                )
-            key = self._keys[version] = self._barrier._data_key(self.trial, wrapped)
-        return key
+    def _aead(self, version: int) -> AESGCM:
+        return self._barrier._aead(self.trial, version, self._load_key)
 
     def _aad(self, version: int, context: Context) -> bytes:
         return canonical_context({**context, "trial": self.trial, "key_version": version})
@@ -178,7 +199,7 @@ class TrialCipher:
         """Seal ``plaintext`` under the current data key, bound to ``context``."""
         version = self.current_version
         nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = AESGCM(self._key(version).reveal()).encrypt(
+        sealed = self._aead(version).encrypt(
             nonce, plaintext.encode("utf-8"), self._aad(version, context)
         )
         return Sealed(version, nonce + sealed)
@@ -186,11 +207,11 @@ class TrialCipher:
     def decrypt(self, sealed: Sealed, context: Context) -> str:
         """Open ``sealed``; raise :class:`DecryptionError` (never naming the value)."""
         try:
-            key = self._key(sealed.key_version)
+            aead = self._aead(sealed.key_version)
         except KeyUnavailableError as exc:
             raise DecryptionError(str(exc)) from None
         try:
-            raw = AESGCM(key.reveal()).decrypt(
+            raw = aead.decrypt(
                 sealed.ciphertext[:NONCE_BYTES],
                 sealed.ciphertext[NONCE_BYTES:],
                 self._aad(sealed.key_version, context),
@@ -205,9 +226,9 @@ class TrialCipher:
         """HMAC-SHA256 over the kind and the normalized original, under the trial's index key."""
         if self._index_salt is None:
             raise KeyUnavailableError(f"the blind-index key of trial {self.trial} was destroyed")
-        key = self._barrier._index_key(self.trial, self._index_salt)
-        message = kind.encode() + b"\x00" + normalize(kind, original).encode("utf-8")
-        return hmac.new(key.reveal(), message, hashlib.sha256).digest()
+        mac = self._barrier._hmac(self.trial, self._index_salt).copy()
+        mac.update(kind.encode() + b"\x00" + normalize(kind, original).encode("utf-8"))
+        return bytes(mac.digest())
 
 
 def token_digest(token: str) -> bytes:
