@@ -7,9 +7,12 @@ its own session, so a denied request is on record even though nothing else is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from vault.audit.events import AuditEvent
 
 
@@ -19,10 +22,18 @@ class VaultError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, audit: AuditEvent | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        audit: AuditEvent | None = None,
+        after_rollback: Callable[[Session], None] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.audit = audit
+        self.after_rollback = after_rollback
+        """Work that must survive the rollback (a failure counter), done with the audit."""
 
 
 class InvalidInputError(VaultError):
@@ -73,8 +84,10 @@ class RateLimitedError(VaultError):
     status_code = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, retry_after_seconds: int) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, retry_after_seconds: int, *, audit: AuditEvent | None = None
+    ) -> None:
+        super().__init__(message, audit=audit)
         self.retry_after_seconds = retry_after_seconds
 
 

@@ -71,11 +71,21 @@ class VaultRuntime:
             ),
         )
 
-    def record_in_own_session(self, event: AuditEvent) -> None:
-        """Append ``event`` in a transaction of its own (it must survive a rollback)."""
+    def record_in_own_session(
+        self, event: AuditEvent | None, error: VaultError | None = None
+    ) -> None:
+        """Append ``event`` in a transaction of its own (it must survive a rollback).
+
+        ``error``'s after-rollback work (a failure counter) is done in the same
+        transaction. Call only after the request's own transaction has ended:
+        SQLite allows one writer at a time.
+        """
         try:
             with self.sessions.begin() as session:
-                append(session, self.signer, event)
+                if error is not None and error.after_rollback is not None:
+                    error.after_rollback(session)
+                if event is not None:
+                    append(session, self.signer, event)
         except SQLAlchemyError as exc:
             log.error("could not write an audit record: %s", type(exc).__name__)
             raise AuditUnavailableError(
@@ -91,15 +101,19 @@ class VaultRuntime:
             session.commit()
         except VaultError as exc:
             session.rollback()
-            if exc.audit is not None:
-                session.close()
-                self.record_in_own_session(exc.audit)
+            session.close()
+            self.settle(exc)
             raise
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
+
+    def settle(self, error: VaultError) -> None:
+        """After a rollback: write what ``error`` says must be on record anyway."""
+        if error.audit is not None or error.after_rollback is not None:
+            self.record_in_own_session(error.audit, error)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
