@@ -428,10 +428,10 @@ def release(
         raise ConflictError(f"request {request.id} is {request.status}; it has no grant to release")
     now = utcnow()
     if request.grant_expires_at is not None and request.grant_expires_at <= now:
-        request_id_value = request.id
+        trial_id, request_id_value = trial.id, request.id
 
         def mark_expired(own: Session) -> None:
-            row = repo.get(own, trial.id, request_id_value, for_update=True)
+            row = repo.get(own, trial_id, request_id_value, for_update=True)
             if row is not None and row.status == RequestStatus.APPROVED.value:
                 row.status = RequestStatus.EXPIRED.value
                 own.flush()
