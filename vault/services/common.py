@@ -39,6 +39,8 @@ def record(session: Session, runtime: VaultRuntime, event: AuditEvent) -> AuditR
 
 def require_open(trial: Trial) -> None:
     """Only open trials take new subjects and mappings."""
+    if trial.status == TrialStatus.SHREDDED:
+        raise GoneError(f"trial {trial.key} was closed and its keys destroyed")
     if trial.status != TrialStatus.OPEN:
         raise ConflictError(f"trial {trial.key} is {trial.status}; it takes no new mappings")
 
