@@ -7,6 +7,7 @@ never learns that a trial exists. Only then is the specific role checked (403).
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass, field
 
 from vault.audit.events import AuditEvent
@@ -91,6 +92,15 @@ class Caller:
             justification=justification,
             details=details or {},
         )
+
+
+def cli_caller() -> Caller:
+    """The operator at the vault host's command line (trusted by access to the key files)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Caller(0, f"cli:{user}"[:64], (Binding(Role.ADMIN),), "local")
 
 
 def can_see_trial(caller: Caller, trial: Trial) -> bool:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from vault.audit import Outcome, anonymous_event
-from vault.authz import Binding, Caller, require_admin
+from vault.authz import Binding, Caller, cli_caller, require_admin
 from vault.crypto import token_digest
 from vault.errors import (
     ConflictError,
@@ -131,7 +131,7 @@ def create_principal(
                 principal_id=principal.id, role=b.role.value, trial_id=b.trial_id, site_id=b.site_id
             ),
         )
-    actor = caller or _cli_caller()
+    actor = caller or cli_caller()
     record(
         session,
         runtime,
@@ -145,11 +145,6 @@ def create_principal(
         ),
     )
     return principal
-
-
-def _cli_caller() -> Caller:
-    """The operator at the vault host's command line (trusted by file access)."""
-    return Caller(0, "cli", (Binding(Role.ADMIN),), "local")
 
 
 def grant_role(
@@ -172,7 +167,7 @@ def grant_role(
     record(
         session,
         runtime,
-        (caller or _cli_caller()).event(
+        (caller or cli_caller()).event(
             "role.grant",
             Outcome.SUCCESS,
             trial_key=spec.trial,
@@ -250,7 +245,7 @@ def create_token(
     record(
         session,
         runtime,
-        (caller or _cli_caller()).event(
+        (caller or cli_caller()).event(
             "token.create",
             Outcome.SUCCESS,
             details={"principal": name, "token_id": row.id, "prefix": row.display_prefix},
@@ -280,7 +275,7 @@ def revoke_token(
     record(
         session,
         runtime,
-        (caller or _cli_caller()).event(
+        (caller or cli_caller()).event(
             "token.revoke", Outcome.SUCCESS, details={"token_id": token_id}
         ),
     )
