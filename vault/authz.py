@@ -9,10 +9,29 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from vault.audit.events import AuditEvent
 from vault.errors import ForbiddenError, NotFoundError
-from vault.models import Role, Site, Trial
+from vault.models import Role
+
+
+class HasId(Protocol):
+    """A trial or site as the policy checks see it: ORM row or plain row."""
+
+    @property
+    def id(self) -> int: ...
+
+
+class TrialLike(HasId, Protocol):
+    """A trial: its id and key."""
+
+    @property
+    def key(self) -> str: ...
+
+
+T = TypeVar("T", bound=TrialLike)
+S = TypeVar("S", bound=HasId)
 
 LOCAL_PRINCIPAL = "local"
 """The embedded store's built-in principal."""
@@ -73,7 +92,7 @@ class Caller:
         action: str,
         outcome: str,
         *,
-        trial: Trial | None = None,
+        trial: TrialLike | None = None,
         trial_key: str | None = None,
         purpose: str | None = None,
         justification: str | None = None,
@@ -103,12 +122,12 @@ def cli_caller() -> Caller:
     return Caller(0, f"cli:{user}"[:64], (Binding(Role.ADMIN),), "local")
 
 
-def can_see_trial(caller: Caller, trial: Trial) -> bool:
+def can_see_trial(caller: Caller, trial: TrialLike) -> bool:
     """True when the caller holds any role in ``trial`` (or everywhere)."""
     return bool(caller.roles_in(trial.id))
 
 
-def require_trial_role(caller: Caller, trial: Trial | None, *roles: Role) -> Trial:
+def require_trial_role(caller: Caller, trial: T | None, *roles: Role) -> T:
     """The trial if the caller holds one of ``roles`` in it; 404 if it cannot see it."""
     if trial is None or not can_see_trial(caller, trial):
         raise NotFoundError("trial not found")
@@ -119,7 +138,7 @@ def require_trial_role(caller: Caller, trial: Trial | None, *roles: Role) -> Tri
     return trial
 
 
-def require_site_uploader(caller: Caller, trial: Trial | None, site: Site | None) -> Site:
+def require_site_uploader(caller: Caller, trial: TrialLike | None, site: S | None) -> S:
     """The site if the caller uploads for it; 404 if the caller cannot see it."""
     trial = require_trial_role(caller, trial, Role.SITE_UPLOADER)
     if site is None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -52,6 +53,10 @@ class VaultRuntime:
     signer: AuditSigner
     limits: Limits
     auth: AuthPolicy
+    scopes: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    """Trial and site rows by (trial key, site key). Only their immutable parts (ids,
+    salt, settings) are used from here; status and key version are re-read on every
+    call, in the same statement as the lookup."""
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine | None = None) -> VaultRuntime:

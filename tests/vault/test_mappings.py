@@ -124,6 +124,8 @@ def test_closed_trial_takes_no_new_mappings(runtime: VaultRuntime) -> None:
     trial = factories.trial(runtime)
     up = factories.uploader(runtime, trial)
     known = _enroll(runtime, up, trial, "MRN-9")
+    # A vault process that served this trial before it closed must notice the close.
+    assert _get_or_create(runtime, up, trial, [PseudonymRequest("UID", "1.4", "2.25.4")])
     with runtime.transaction() as session:
         trial_service.close_trial(
             session, runtime, factories.admin(runtime), trial.key, destroy_keys=False

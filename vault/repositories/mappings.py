@@ -13,13 +13,14 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from vault.models import Mapping, Subject
+from vault.models import Mapping, Subject, Trial
 from vault.repositories.dialect import insert_ignoring_conflicts
 
 _MAPPINGS = Mapping.__table__
 _SUBJECTS = Subject.__table__
 # Stay well under SQLite's bound-parameter limit per statement.
 _CHUNK = 400
+CHUNK = _CHUNK
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -28,8 +29,11 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 
 
 # Built once: the hot path only binds parameters to an already compiled statement.
+# Every column of the unique index (trial_id, kind, blind_index) is constrained, so
+# both databases answer from the index instead of scanning the trial's mappings.
 _FIND_PSEUDONYMS = select(_MAPPINGS.c.kind, _MAPPINGS.c.blind_index, _MAPPINGS.c.pseudonym).where(
     _MAPPINGS.c.trial_id == bindparam("trial_id"),
+    _MAPPINGS.c.kind.in_(bindparam("kinds", expanding=True)),
     _MAPPINGS.c.blind_index.in_(bindparam("blind_indexes", expanding=True)),
 )
 
@@ -40,9 +44,15 @@ def find_pseudonyms(
     """Existing pseudonyms of ``(kind, blind_index)`` pairs."""
     wanted = set(keys)
     found: dict[tuple[str, bytes], str] = {}
-    for chunk in _chunks([blind_index for _, blind_index in keys]):
-        rows = session.execute(
-            _FIND_PSEUDONYMS, {"trial_id": trial_id, "blind_indexes": list(chunk)}
+    for chunk in _chunks(keys):
+        # The session's connection directly: Core rows, no ORM execution layer.
+        rows = session.connection().execute(
+            _FIND_PSEUDONYMS,
+            {
+                "trial_id": trial_id,
+                "kinds": sorted({kind for kind, _ in chunk}),
+                "blind_indexes": [blind_index for _, blind_index in chunk],
+            },
         )
         for kind, blind_index, pseudonym in rows:
             # The blind index covers the kind too; the check keeps kinds apart regardless.
@@ -52,11 +62,76 @@ def find_pseudonyms(
     return found
 
 
-def insert_mappings(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert new mappings; rows that collide with an existing one are skipped."""
-    statement = insert_ignoring_conflicts(session, _MAPPINGS)  # type: ignore[arg-type]
+_TRIALS = Trial.__table__
+# The trial's current state and the batch's existing mappings in one round trip.
+_FIND_WITH_TRIAL_STATE = (
+    select(
+        _TRIALS.c.status,
+        _TRIALS.c.current_key_version,
+        _MAPPINGS.c.kind,
+        _MAPPINGS.c.blind_index,
+        _MAPPINGS.c.pseudonym,
+    )
+    .select_from(
+        _TRIALS.outerjoin(
+            _MAPPINGS,
+            (_MAPPINGS.c.trial_id == _TRIALS.c.id)
+            & _MAPPINGS.c.kind.in_(bindparam("kinds", expanding=True))
+            & _MAPPINGS.c.blind_index.in_(bindparam("blind_indexes", expanding=True)),
+        )
+    )
+    .where(_TRIALS.c.id == bindparam("trial_id"))
+)
+
+
+def find_pseudonyms_and_trial_state(
+    session: Session, trial_id: int, keys: Sequence[tuple[str, bytes]]
+) -> tuple[str, int, dict[tuple[str, bytes], str]] | None:
+    """(status, current key version, existing pseudonyms) of a trial; None if it is gone.
+
+    For batches up to one chunk; larger ones use :func:`find_pseudonyms`.
+    """
+    assert len(keys) <= _CHUNK
+    rows = (
+        session.connection()
+        .execute(
+            _FIND_WITH_TRIAL_STATE,
+            {
+                "trial_id": trial_id,
+                "kinds": sorted({kind for kind, _ in keys}),
+                "blind_indexes": [blind_index for _, blind_index in keys],
+            },
+        )
+        .all()
+    )
+    if not rows:
+        return None
+    wanted = set(keys)
+    found: dict[tuple[str, bytes], str] = {}
+    for _status, _version, kind, blind_index, pseudonym in rows:
+        if kind is not None and (kind, bytes(blind_index)) in wanted:
+            found[(kind, bytes(blind_index))] = pseudonym
+    return rows[0][0], rows[0][1], found
+
+
+def insert_mappings(
+    session: Session, rows: Sequence[dict[str, Any]]
+) -> dict[tuple[str, bytes], str]:
+    """Insert new mappings, skipping rows that collide with an existing one.
+
+    Returns the pseudonyms of the rows actually inserted (one multi-row statement
+    per chunk, ``RETURNING`` what it wrote), so the common case needs no re-read.
+    """
+    statement = insert_ignoring_conflicts(session, _MAPPINGS).returning(  # type: ignore[arg-type]
+        _MAPPINGS.c.kind, _MAPPINGS.c.blind_index, _MAPPINGS.c.pseudonym
+    )
+    connection = session.connection()
+    written: dict[tuple[str, bytes], str] = {}
     for chunk in _chunks(rows, 100):
-        session.execute(statement, list(chunk))
+        # executemany + RETURNING: SQLAlchemy sends one multi-row INSERT per chunk.
+        for kind, blind_index, pseudonym in connection.execute(statement, list(chunk)):
+            written[(kind, bytes(blind_index))] = pseudonym
+    return written
 
 
 @dataclass(frozen=True)

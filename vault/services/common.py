@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -15,7 +18,35 @@ from vault.repositories import trials as trials_repo
 from vault.runtime import VaultRuntime
 
 
-def trial_cipher(session: Session, runtime: VaultRuntime, trial: Trial) -> TrialCipher:
+@dataclass(frozen=True, slots=True)
+class TrialRow:
+    """A trial read as plain columns (the hot path needs no ORM identity map)."""
+
+    id: int
+    key: str
+    sponsor_name: str
+    protocol_id: str
+    protocol_name: str
+    settings: dict[str, Any]
+    index_salt: bytes | None
+    status: str
+    current_key_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRow:
+    """A site read as plain columns."""
+
+    id: int
+    trial_id: int
+    site_key: str
+    name: str
+
+
+AnyTrial = Trial | TrialRow
+
+
+def trial_cipher(session: Session, runtime: VaultRuntime, trial: AnyTrial) -> TrialCipher:
     """The trial's cipher; data keys are fetched (and cached unwrapped) on first use."""
     if trial.status == TrialStatus.SHREDDED:
         raise GoneError(f"trial {trial.key} was closed and its keys destroyed")
@@ -37,7 +68,7 @@ def record(session: Session, runtime: VaultRuntime, event: AuditEvent) -> AuditR
         ) from None
 
 
-def require_open(trial: Trial) -> None:
+def require_open(trial: AnyTrial) -> None:
     """Only open trials take new subjects and mappings."""
     if trial.status == TrialStatus.SHREDDED:
         raise GoneError(f"trial {trial.key} was closed and its keys destroyed")
@@ -68,20 +99,19 @@ _UPLOAD_SCOPE = (
 
 def upload_scope(
     session: Session, caller: Caller, trial_key: str, site_key: str
-) -> tuple[Trial, Site]:
-    """The trial and site a site uploader works in (404 outside its scope).
-
-    Read as plain columns into detached objects: the hot path needs no identity map.
-    """
-    row = session.execute(
-        _UPLOAD_SCOPE, {"trial_key": trial_key, "site_key": site_key}
-    ).one_or_none()
-    trial = site = None
+) -> tuple[TrialRow, SiteRow]:
+    """The trial and site a site uploader works in (404 outside its scope)."""
+    row = (
+        session.connection()
+        .execute(_UPLOAD_SCOPE, {"trial_key": trial_key, "site_key": site_key})
+        .one_or_none()
+    )
+    trial: TrialRow | None = None
+    site: SiteRow | None = None
     if row is not None:
-        values = row._mapping
-        trial = Trial(**{name: values[name] for name in _TRIAL_COLUMNS})
-        if values["site_id"] is not None:
-            site = Site(**{name: values[f"site_{name}"] for name in _SITE_COLUMNS})
+        trial = TrialRow(*row[: len(_TRIAL_COLUMNS)])
+        if row.site_id is not None:
+            site = SiteRow(*row[len(_TRIAL_COLUMNS) :])
     site = require_site_uploader(caller, trial, site)
     assert trial is not None
     return trial, site

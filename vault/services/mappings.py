@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -18,14 +19,14 @@ from sqlalchemy.orm import Session
 
 from deid.pseudo import PSEUDO_CLASSES
 from deid.store.protocol import Enrollment, PseudonymRequest
-from vault.authz import Caller
+from vault.authz import Caller, require_site_uploader
 from vault.crypto import Sealed, TrialCipher
-from vault.errors import ConflictError, InvalidInputError
-from vault.models import MAX_PSEUDONYM_LENGTH, Subject, Trial
+from vault.errors import ConflictError, InvalidInputError, NotFoundError
+from vault.models import MAX_PSEUDONYM_LENGTH, Subject, TrialStatus
 from vault.repositories import mappings as mappings_repo
 from vault.repositories import trials as trials_repo
 from vault.runtime import VaultRuntime
-from vault.services.common import require_open, trial_cipher, upload_scope
+from vault.services.common import AnyTrial, require_open, trial_cipher, upload_scope
 from vault.services.trials import trial_config
 from vault.subject_ids import SubjectIdTemplate
 
@@ -87,8 +88,6 @@ def get_or_create(
         raise InvalidInputError(
             f"a batch holds at most {runtime.limits.max_batch_items} items, got {len(items)}"
         )
-    trial, _site = upload_scope(session, caller, trial_key, site_key)
-    require_open(trial)
     for item in items:
         _check_kind(item.kind)
         _check_original(item.original, runtime)
@@ -96,25 +95,54 @@ def get_or_create(
             raise InvalidInputError(
                 f"a proposed pseudonym must be 1 to {MAX_PSEUDONYM_LENGTH} characters"
             )
-    cipher = trial_cipher(session, runtime, trial)
-    keys = [(item.kind, cipher.blind_index(item.kind, item.original)) for item in items]
-    found = mappings_repo.find_pseudonyms(session, trial.id, list(dict.fromkeys(keys)))
+    cached = runtime.scopes.get((trial_key, site_key))
+    if cached is None or len(items) > mappings_repo.CHUNK:
+        trial, site = upload_scope(session, caller, trial_key, site_key)
+        require_open(trial)
+        runtime.scopes[(trial_key, site_key)] = (trial, site)
+        cipher = trial_cipher(session, runtime, trial)
+        keys = [(item.kind, cipher.blind_index(item.kind, item.original)) for item in items]
+        found = mappings_repo.find_pseudonyms(session, trial.id, list(dict.fromkeys(keys)))
+    else:
+        # Ids, salt and settings never change; status and key version are read
+        # fresh, together with the existing mappings, in one round trip.
+        trial, site = cached
+        require_site_uploader(caller, trial, site)
+        cipher = trial_cipher(session, runtime, trial)
+        keys = [(item.kind, cipher.blind_index(item.kind, item.original)) for item in items]
+        state = mappings_repo.find_pseudonyms_and_trial_state(
+            session, trial.id, list(dict.fromkeys(keys))
+        )
+        if state is None:
+            del runtime.scopes[(trial_key, site_key)]
+            raise NotFoundError("trial not found")
+        status, version, found = state
+        trial = replace(trial, status=status, current_key_version=version)
+        if status != TrialStatus.OPEN:
+            del runtime.scopes[(trial_key, site_key)]
+            require_open(trial)
+        cipher = trial_cipher(session, runtime, trial)
     new: dict[tuple[str, bytes], PseudonymRequest] = {}
     for key, item in zip(keys, items, strict=True):
         if key not in found and key not in new:
             new[key] = item
     if new:
-        _insert_new(session, trial, cipher, new)
-        found.update(mappings_repo.find_pseudonyms(session, trial.id, list(new)))
+        # INSERT ... ON CONFLICT DO NOTHING, then re-read what was not written:
+        # another client mapped the original meanwhile, or the proposal collided.
+        written = _insert_new(session, trial, cipher, new)
+        found.update(written)
+        skipped = [key for key in new if key not in written]
+        if skipped:
+            found.update(mappings_repo.find_pseudonyms(session, trial.id, skipped))
     return [found.get(key) for key in keys]
 
 
 def _insert_new(
     session: Session,
-    trial: Trial,
+    trial: AnyTrial,
     cipher: TrialCipher,
     new: dict[tuple[str, bytes], PseudonymRequest],
-) -> None:
+) -> dict[tuple[str, bytes], str]:
     rows: list[dict[str, Any]] = []
     # A fixed insertion order keeps concurrent batches from deadlocking on PostgreSQL.
     for (kind, blind_index), item in sorted(new.items(), key=lambda entry: entry[0]):
@@ -130,7 +158,7 @@ def _insert_new(
                 "identifying": is_identifying(kind),
             }
         )
-    mappings_repo.insert_mappings(session, rows)
+    return mappings_repo.insert_mappings(session, rows)
 
 
 def lookup(

@@ -15,11 +15,11 @@ from vault.errors import ConflictError, InvalidInputError, NotFoundError
 from vault.models import Role, Site, Trial, TrialStatus, utcnow
 from vault.repositories import trials as trials_repo
 from vault.runtime import VaultRuntime
-from vault.services.common import record, upload_scope
+from vault.services.common import AnyTrial, record, upload_scope
 from vault.trial_config import SITE_ID_PATTERN, TrialConfig
 
 
-def trial_config(trial: Trial) -> TrialConfig:
+def trial_config(trial: AnyTrial) -> TrialConfig:
     """The trial's settings as a :class:`TrialConfig` (sites not included)."""
     return TrialConfig.model_validate({**trial.settings, "key": trial.key})
 
