@@ -311,7 +311,7 @@ def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
     engine = create_vault_engine(_database_url())
     try:
         require_migrated(engine)
-        sessions = make_session_factory(engine)
+        sessions = make_session_factory(engine, read_only=True)
         if args.audit_command == "verify":
             public_key = load_audit_public_key(_public_key_path(args))
             with sessions() as session:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import migrations
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "vault_read_only"
 
 
 class DatabaseNotMigratedError(RuntimeError):
@@ -57,12 +58,19 @@ def _set_up_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers (exports, verification) must not hold the one writer's lock.
+        deferred = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that never expire objects on commit (responses are built after it)."""
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions that never expire objects on commit (responses are built after it).
+
+    ``read_only`` sessions begin a plain (deferred) transaction on SQLite, so a long
+    export does not keep writers waiting; they must not write.
+    """
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return sessionmaker(bind, expire_on_commit=False, autoflush=False)
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from vault.api.deps import CallerDep, RuntimeDep, SessionDep
 from vault.api.schemas import AuditPageOut, AuditRecordOut, CheckpointOut, VerificationOut
+from vault.db import make_session_factory
 from vault.repositories.audit import AuditFilter
 from vault.runtime import VaultRuntime
 from vault.services import audit as service
@@ -65,7 +66,7 @@ def list_records(
 
 def _stream(runtime: VaultRuntime, f: AuditFilter, fmt: str) -> Iterator[str]:
     # The request's transaction has ended when the body streams: read in a session of its own.
-    with runtime.sessions() as session:
+    with make_session_factory(runtime.engine, read_only=True)() as session:
         yield from service.export_lines(session, f, fmt)
 
 
