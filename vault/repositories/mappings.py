@@ -218,15 +218,6 @@ def count_below_version(session: Session, trial_id: int, version: int) -> int:
     return int(mappings) + int(subjects)
 
 
-def find_subject(session: Session, trial_id: int, patient_blind_index: bytes) -> Subject | None:
-    """The subject enrolled for this patient key."""
-    return session.scalars(
-        select(Subject).where(
-            Subject.trial_id == trial_id, Subject.patient_blind_index == patient_blind_index
-        )
-    ).one_or_none()
-
-
 def find_subjects_by_ids(
     session: Session, trial_id: int, subject_ids: Sequence[str]
 ) -> dict[str, Subject]:
@@ -240,9 +231,43 @@ def find_subjects_by_ids(
     return found
 
 
-def insert_subject(session: Session, row: dict[str, Any]) -> None:
-    """Insert a subject unless its patient or subject ID is already enrolled."""
-    session.execute(insert_ignoring_conflicts(session, _SUBJECTS), [row])  # type: ignore[arg-type]
+@dataclass(frozen=True)
+class EnrolledSubject:
+    """What enrollment reads back: the subject ID and its sealed date offset."""
+
+    subject_id: str
+    key_version: int
+    date_offset_ciphertext: bytes
+    patient_blind_index: bytes
+
+
+_FIND_ENROLLED = select(
+    _SUBJECTS.c.subject_id,
+    _SUBJECTS.c.key_version,
+    _SUBJECTS.c.date_offset_ciphertext,
+    _SUBJECTS.c.patient_blind_index,
+).where(
+    _SUBJECTS.c.trial_id == bindparam("trial_id"),
+    _SUBJECTS.c.patient_blind_index == bindparam("blind_index"),
+)
+
+
+def find_enrolled(session: Session, trial_id: int, blind_index: bytes) -> EnrolledSubject | None:
+    """The subject of this patient blind index (Core, for the enrollment path)."""
+    row = (
+        session.connection()
+        .execute(_FIND_ENROLLED, {"trial_id": trial_id, "blind_index": blind_index})
+        .one_or_none()
+    )
+    return None if row is None else EnrolledSubject(row[0], row[1], bytes(row[2]), bytes(row[3]))
+
+
+def insert_subject(session: Session, row: dict[str, Any]) -> bool:
+    """Insert a subject unless its patient or subject ID is already enrolled; True if new."""
+    statement = insert_ignoring_conflicts(session, _SUBJECTS).returning(  # type: ignore[arg-type]
+        _SUBJECTS.c.id
+    )
+    return session.connection().execute(statement, row).first() is not None
 
 
 def subjects_below_version(

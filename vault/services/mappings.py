@@ -22,7 +22,7 @@ from deid.store.protocol import Enrollment, PseudonymRequest
 from vault.authz import Caller, require_site_uploader
 from vault.crypto import Sealed, TrialCipher
 from vault.errors import ConflictError, InvalidInputError, NotFoundError
-from vault.models import MAX_PSEUDONYM_LENGTH, Subject, TrialStatus
+from vault.models import MAX_PSEUDONYM_LENGTH, TrialStatus
 from vault.repositories import mappings as mappings_repo
 from vault.repositories import trials as trials_repo
 from vault.runtime import VaultRuntime
@@ -195,7 +195,9 @@ def _random_offset(low: int, high: int) -> int:
             return offset
 
 
-def _as_enrollment(cipher: TrialCipher, subject: Subject, created: bool) -> Enrollment:
+def _as_enrollment(
+    cipher: TrialCipher, subject: mappings_repo.EnrolledSubject, created: bool
+) -> Enrollment:
     offset = cipher.decrypt(
         Sealed(subject.key_version, subject.date_offset_ciphertext),
         _subject_context("date_offset", subject.patient_blind_index),
@@ -216,7 +218,7 @@ def enroll(
     _check_original(patient_key, runtime, "the patient key")
     cipher = trial_cipher(session, runtime, trial)
     blind_index = cipher.blind_index(PATIENT_KIND, patient_key)
-    subject = mappings_repo.find_subject(session, trial.id, blind_index)
+    subject = mappings_repo.find_enrolled(session, trial.id, blind_index)
     if subject is not None:
         return _as_enrollment(cipher, subject, created=False)
     require_open(trial)
@@ -230,7 +232,7 @@ def enroll(
             trials_repo.next_enrollment_number(session, site.id) if template.uses_sequence else None
         )
         subject_id = template.render(site.site_key, sequence or 0)
-        mappings_repo.insert_subject(
+        inserted = mappings_repo.insert_subject(
             session,
             {
                 "trial_id": trial.id,
@@ -243,10 +245,11 @@ def enroll(
                 "key_version": offset_sealed.key_version,
             },
         )
-        subject = mappings_repo.find_subject(session, trial.id, blind_index)
-        if subject is not None:
-            created = bytes(subject.date_offset_ciphertext) == offset_sealed.ciphertext
-            return _as_enrollment(cipher, subject, created)
+        if inserted:
+            return Enrollment(subject_id, offset, created=True)
+        subject = mappings_repo.find_enrolled(session, trial.id, blind_index)
+        if subject is not None:  # another worker or site enrolled the patient first
+            return _as_enrollment(cipher, subject, created=False)
         # The patient is not enrolled, so the subject ID was taken: draw another.
     raise ConflictError(
         f"no free subject ID found in {MAX_SUBJECT_ID_ATTEMPTS} attempts; "
