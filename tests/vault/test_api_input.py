@@ -120,6 +120,13 @@ def test_failed_authentication_is_rate_limited_per_address(world: World) -> None
         runtime.auth = saved
 
 
+def test_unknown_routes_and_methods_answer_in_the_same_shape(world: World) -> None:
+    missing = world.client.get("/v1/nothing-here")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    wrong = world.client.delete("/v1/trials")
+    assert wrong.status_code == 405 and wrong.json()["error"] == "method_not_allowed"
+
+
 def test_openapi_is_served(world: World) -> None:
     assert world.client.get("/docs").status_code == 200
     spec = world.client.get("/openapi.json").json()

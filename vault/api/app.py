@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vault import __version__
 from vault.api import audit, health, keys, principals, reidentification, trials
@@ -48,6 +49,15 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     return _error(422, "invalid_request", f"the request is not valid: {summary}", details=details)
 
 
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
+    response = _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     # The type only: an exception's text could carry data from the request.
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
@@ -65,6 +75,7 @@ def create_app(runtime: VaultRuntime) -> FastAPI:
     app.state.runtime = runtime
     app.add_exception_handler(VaultError, _vault_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
 
     @app.middleware("http")
