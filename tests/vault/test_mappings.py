@@ -1,0 +1,197 @@
+import threading
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+
+from deid.store.protocol import PseudonymRequest
+from tests.vault import factories
+from vault.authz import Binding
+from vault.errors import ConflictError, InvalidInputError, NotFoundError
+from vault.models import Mapping, Role, Subject
+from vault.runtime import VaultRuntime
+from vault.services import mappings as service
+from vault.services import trials as trial_service
+from vault.subject_ids import SubjectIdTemplate
+
+
+def _get_or_create(runtime, caller, trial, items, site="S01"):
+    with runtime.transaction() as session:
+        return service.get_or_create(session, runtime, caller, trial.key, site, items)
+
+
+def _enroll(runtime, caller, trial, patient, site="S01"):
+    with runtime.transaction() as session:
+        return service.enroll(session, runtime, caller, trial.key, site, patient)
+
+
+def test_get_or_create_is_idempotent_and_normalized(runtime: VaultRuntime) -> None:
+    trial = factories.trial(runtime)
+    up = factories.uploader(runtime, trial)
+    first = _get_or_create(
+        runtime,
+        up,
+        trial,
+        [
+            PseudonymRequest("FULL_NAME", "DOE^JOHN", "Smith^Ann"),
+            PseudonymRequest("UID", "1.2.3", "2.25.1"),
+            PseudonymRequest("FULL_NAME", "DOE^JOHN", "Other^Proposal"),
+        ],
+    )
+    assert first == ["Smith^Ann", "2.25.1", "Smith^Ann"]
+    again = _get_or_create(
+        runtime,
+        up,
+        trial,
+        [
+            PseudonymRequest("FULL_NAME", " Doe^John^^", "New^One"),
+            PseudonymRequest("UID", "1.2.3", "2.25.2"),
+        ],
+    )
+    assert again == ["Smith^Ann", "2.25.1"]
+    with runtime.transaction() as session:
+        assert service.lookup(
+            session, runtime, up, trial.key, "S01", [("UID", "1.2.3"), ("UID", "9.9")]
+        ) == ["2.25.1", None]
+
+
+def test_colliding_proposal_of_identifying_kind_is_refused(runtime: VaultRuntime) -> None:
+    trial = factories.trial(runtime)
+    up = factories.uploader(runtime, trial)
+    assert _get_or_create(runtime, up, trial, [PseudonymRequest("SURNAME", "Doe", "Smith")]) == [
+        "Smith"
+    ]
+    answers = _get_or_create(
+        runtime,
+        up,
+        trial,
+        [
+            PseudonymRequest("SURNAME", "Roe", "Smith"),
+            PseudonymRequest("SURNAME", "Poe", "Jones"),
+            PseudonymRequest("SURNAME", "Moe", "Jones"),  # collides within the batch
+            PseudonymRequest("TIME", "101010", "121212"),
+            PseudonymRequest("TIME", "111111", "121212"),  # TIME is not identifying
+        ],
+    )
+    # Within one batch, one of the two originals proposing "Jones" wins.
+    assert answers[0] is None and {answers[1], answers[2]} == {"Jones", None}
+    assert answers[3:] == ["121212", "121212"]
+
+
+def test_bad_items_are_refused_with_a_clear_message(runtime: VaultRuntime) -> None:
+    trial = factories.trial(runtime)
+    up = factories.uploader(runtime, trial)
+    with pytest.raises(InvalidInputError, match="not a mapping kind"):
+        _get_or_create(runtime, up, trial, [PseudonymRequest("bad kind", "x", "y")])
+    with pytest.raises(InvalidInputError, match="empty"):
+        _get_or_create(runtime, up, trial, [PseudonymRequest("UID", " ", "y")])
+    with pytest.raises(InvalidInputError, match="longer than"):
+        _get_or_create(runtime, up, trial, [PseudonymRequest("UID", "1" * 20000, "y")])
+    with pytest.raises(InvalidInputError, match="proposed pseudonym"):
+        _get_or_create(runtime, up, trial, [PseudonymRequest("UID", "1.2", "9" * 300)])
+
+
+def test_scope_is_checked_before_existence_is_revealed(runtime: VaultRuntime) -> None:
+    trial = factories.trial(runtime)
+    other = factories.trial(runtime)
+    up = factories.uploader(runtime, trial)
+    item = [PseudonymRequest("UID", "1.2", "2.25.7")]
+    with pytest.raises(NotFoundError, match="trial not found"):
+        _get_or_create(runtime, up, other, item)
+    with pytest.raises(NotFoundError, match="site not found"):
+        _get_or_create(runtime, up, trial, item, site="S02")
+    requester = factories.caller(runtime, Binding(Role.REIDENTIFY_REQUESTER, trial.id))
+    with pytest.raises(Exception, match="site_uploader"):
+        _get_or_create(runtime, requester, trial, item)
+
+
+def test_enrollment_gives_one_subject_per_patient(runtime: VaultRuntime) -> None:
+    trial = factories.trial(runtime, date_offset_min_days=-10, date_offset_max_days=10)
+    up1 = factories.uploader(runtime, trial, "S01")
+    up2 = factories.uploader(runtime, trial, "S02")
+    first = _enroll(runtime, up1, trial, "MRN-1")
+    assert first.created and first.subject_id.startswith("S01-0001")
+    assert -10 <= first.date_offset_days <= 10 and first.date_offset_days != 0
+    assert SubjectIdTemplate.parse("{site}-{seq:4}{check}").is_valid(first.subject_id)
+    same = _enroll(runtime, up2, trial, " MRN-1 ", site="S02")
+    assert same.subject_id == first.subject_id and not same.created
+    assert same.date_offset_days == first.date_offset_days
+    second = _enroll(runtime, up1, trial, "MRN-2")
+    assert second.subject_id.startswith("S01-0002")
+
+
+def test_closed_trial_takes_no_new_mappings(runtime: VaultRuntime) -> None:
+    trial = factories.trial(runtime)
+    up = factories.uploader(runtime, trial)
+    known = _enroll(runtime, up, trial, "MRN-9")
+    # A vault process that served this trial before it closed must notice the close.
+    assert _get_or_create(runtime, up, trial, [PseudonymRequest("UID", "1.4", "2.25.4")])
+    with runtime.transaction() as session:
+        trial_service.close_trial(
+            session, runtime, factories.admin(runtime), trial.key, destroy_keys=False
+        )
+    with pytest.raises(ConflictError, match="closed"):
+        _get_or_create(runtime, up, trial, [PseudonymRequest("UID", "1.5", "2.25.5")])
+    with pytest.raises(ConflictError, match="closed"):
+        _enroll(runtime, up, trial, "MRN-new")
+    assert _enroll(runtime, up, trial, "MRN-9").subject_id == known.subject_id
+
+
+def test_random_subject_ids_retry_on_collision(runtime: VaultRuntime) -> None:
+    # One random digit plus a check digit: ten possible IDs, so collisions are likely
+    # (85% for six patients) and each must be retried with a fresh draw.
+    trial = factories.trial(runtime, subject_id_template="R{rand:1}{check}")
+    up = factories.uploader(runtime, trial)
+    ids = {_enroll(runtime, up, trial, f"P{i}").subject_id for i in range(6)}
+    assert len(ids) == 6
+    template = SubjectIdTemplate.parse("R{rand:1}{check}")
+    assert all(template.is_valid(i) for i in ids)
+
+
+def test_concurrent_clients_get_one_mapping_per_original(runtime: VaultRuntime) -> None:
+    trial = factories.trial(runtime)
+    uploaders = [factories.uploader(runtime, trial, s) for s in ("S01", "S02")]
+    originals = [f"UID-{i}" for i in range(40)]
+    patients = [f"PAT-{i}" for i in range(8)]
+    results: list[list[str | None]] = []
+    enrollments: list[tuple[str, str, int]] = []
+    errors: list[BaseException] = []
+
+    def client(n: int) -> None:
+        up = uploaders[n % 2]
+        site = ("S01", "S02")[n % 2]
+        try:
+            for start in range(0, 40, 10):
+                items = [
+                    PseudonymRequest("ID_ALPHANUMERICAL", o, f"P{n}-{o}")
+                    for o in originals[start : start + 10]
+                ]
+                results.append(_get_or_create(runtime, up, trial, items, site))
+            for p in patients:
+                e = _enroll(runtime, up, trial, p, site)
+                enrollments.append((p, e.subject_id, e.date_offset_days))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    answers: dict[str, set[str | None]] = {}
+    for batch_index, batch in enumerate(results):
+        del batch_index
+        for o, p in zip(originals, batch, strict=False):
+            answers.setdefault(o, set()).add(p)
+    with runtime.transaction() as session:
+        count = session.scalar(
+            select(func.count()).select_from(Mapping).where(Mapping.trial_id == trial.id)
+        )
+        subjects = session.scalar(
+            select(func.count()).select_from(Subject).where(Subject.trial_id == trial.id)
+        )
+    assert count == 40
+    assert subjects == len(patients)
+    per_patient = Counter((p, s, o) for p, s, o in enrollments)
+    assert len({p for p, _, _ in per_patient}) == len(patients) == len(per_patient)

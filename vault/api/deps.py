@@ -1,0 +1,72 @@
+"""Request dependencies: the runtime, the transaction, the authenticated caller.
+
+The session dependency owns the transaction: it commits after the route returns
+and before the response is sent (so an answer never goes out for work that did
+not commit), rolls back on any error, and then writes the error's audit record
+in a session of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from vault.authz import Caller
+from vault.errors import VaultError
+from vault.runtime import VaultRuntime
+from vault.services import principals as principal_service
+
+bearer = HTTPBearer(auto_error=False, description="an API token: 'Authorization: Bearer dvt_...'")
+
+
+def get_runtime(request: Request) -> VaultRuntime:
+    """The vault this app serves."""
+    runtime: VaultRuntime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[VaultRuntime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """One transaction per request: committed before the response, else rolled back."""
+    session = runtime.sessions()
+    try:
+        yield session
+        session.commit()
+    except VaultError as exc:
+        session.rollback()
+        session.close()
+        runtime.settle(exc)
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def client_address(request: Request) -> str:
+    """The client's address (behind a proxy, as uvicorn's --forwarded-allow-ips resolves it)."""
+    return request.client.host if request.client else "unknown"
+
+
+def get_caller(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    """The principal the bearer token stands for (401/429 otherwise, audited)."""
+    token = credentials.credentials if credentials is not None else None
+    return principal_service.authenticate(session, runtime, token, client_address(request))
+
+
+CallerDep = Annotated[Caller, Depends(get_caller, scope="function")]

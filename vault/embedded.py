@@ -1,0 +1,195 @@
+"""The embedded store: the vault's own service layer, in-process, on SQLite.
+
+``deid`` calls :func:`open_embedded_store` when no vault URL is given. The store
+file is an ordinary vault database (same migrations, same services) and its keys
+are ordinary vault key files, generated with safe permissions on first use, so a
+trial that starts embedded can later move into a deployed vault.
+
+Several worker processes may open one store at once: first-use work (keys,
+migrations, trial and site) runs under an exclusive file lock; after that,
+SQLite in WAL mode with ``BEGIN IMMEDIATE`` transactions keeps writers apart.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import select
+
+from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
+from vault.audit import AuditSigner
+from vault.authz import LOCAL_PRINCIPAL, Binding, Caller
+from vault.crypto import (
+    Barrier,
+    KeyPaths,
+    LocalKeyRingProvider,
+    generate_keys,
+    load_audit_signing_key,
+    load_index_key,
+)
+from vault.db import create_vault_engine, current_revision, head_revision, make_session_factory
+from vault.db import upgrade as upgrade_database
+from vault.models import Principal, Role
+from vault.repositories import trials as trials_repo
+from vault.runtime import AuthPolicy, Limits, VaultRuntime
+from vault.services import mappings as mapping_service
+from vault.services import trials as trial_service
+from vault.trial_config import TrialConfig
+
+DEFAULT_CHECKPOINT_INTERVAL = 100
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (released when the process dies, too)."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _runtime(store_path: Path, key_dir: Path) -> VaultRuntime:
+    paths = KeyPaths.in_directory(key_dir)
+    if not paths.existing():
+        generate_keys(paths)
+    engine = create_vault_engine(f"sqlite:///{store_path}")
+    if current_revision(engine) != head_revision():
+        upgrade_database(engine)
+    barrier = Barrier(LocalKeyRingProvider(paths.master), load_index_key(paths.index))
+    return VaultRuntime(
+        engine=engine,
+        sessions=make_session_factory(engine),
+        barrier=barrier,
+        signer=AuditSigner(
+            load_audit_signing_key(paths.audit_signing), DEFAULT_CHECKPOINT_INTERVAL
+        ),
+        limits=Limits(),
+        auth=AuthPolicy(),
+    )
+
+
+def _local_principal_id(runtime: VaultRuntime) -> int:
+    with runtime.transaction() as session:
+        principal = session.scalars(
+            select(Principal).where(Principal.name == LOCAL_PRINCIPAL)
+        ).one_or_none()
+        if principal is None:
+            principal = Principal(
+                name=LOCAL_PRINCIPAL, description="the embedded store", built_in=True
+            )
+            session.add(principal)
+            session.flush()
+        return principal.id
+
+
+def _ensure_trial_and_site(
+    runtime: VaultRuntime, admin: Caller, trial: str, site: str, config: TrialConfig | None
+) -> tuple[int, int]:
+    if config is not None and config.key != trial:
+        raise ValueError(f"the trial configuration is for trial {config.key!r}, not {trial!r}")
+    with runtime.transaction() as session:
+        row = trials_repo.get_trial(session, trial)
+        if row is None:
+            row = trial_service.create_trial(
+                session, runtime, admin, config or TrialConfig(key=trial)
+            )
+        site_row = trials_repo.get_site(session, row.id, site)
+        if site_row is None:
+            name = (config or trial_service.trial_config(row)).site_name(site)
+            site_row = trial_service.add_site(session, runtime, admin, trial, site, name)
+        return row.id, site_row.id
+
+
+class EmbeddedStore:
+    """A :class:`MappingStore` running the vault's services in this process."""
+
+    def __init__(self, runtime: VaultRuntime, caller: Caller, trial: str, site: str) -> None:
+        self._runtime = runtime
+        self._caller = caller
+        self._trial = trial
+        self._site = site
+        self._pid = os.getpid()
+        self._info: TrialInfo | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"EmbeddedStore(trial={self._trial!r}, site={self._site!r})"
+
+    def _check(self) -> None:
+        if self._closed:
+            raise RuntimeError("the mapping store is closed")
+        if os.getpid() != self._pid:
+            # A forked child must not share the parent's SQLite connections.
+            self._runtime.engine.dispose(close=False)
+            self._pid = os.getpid()
+
+    def trial_info(self) -> TrialInfo:
+        """The trial and site this store is bound to."""
+        self._check()
+        if self._info is None:
+            with self._runtime.transaction() as session:
+                self._info = trial_service.site_trial_info(
+                    session, self._caller, self._trial, self._site
+                )
+        return self._info
+
+    def enroll(self, patient_key: str) -> Enrollment:
+        """Find or enroll the patient."""
+        self._check()
+        with self._runtime.transaction() as session:
+            return mapping_service.enroll(
+                session, self._runtime, self._caller, self._trial, self._site, patient_key
+            )
+
+    def get_or_create(self, items: Sequence[PseudonymRequest]) -> list[str | None]:
+        """Canonical pseudonyms for a batch, in order (None: propose again)."""
+        self._check()
+        if not items:
+            return []
+        with self._runtime.transaction() as session:
+            return mapping_service.get_or_create(
+                session, self._runtime, self._caller, self._trial, self._site, items
+            )
+
+    def close(self) -> None:
+        """Release the database connections."""
+        if not self._closed:
+            self._closed = True
+            self._runtime.dispose()
+
+
+def open_embedded_store(
+    store_path: Path,
+    trial: str,
+    site: str,
+    trial_config: TrialConfig | None = None,
+    key_dir: Path | None = None,
+) -> MappingStore:
+    """Open (creating on first use) the embedded vault at ``store_path`` for one trial and site.
+
+    Keys live in ``key_dir`` (default: ``keys/`` beside the store file) and are
+    generated on first use; the database is migrated on first use; the trial
+    (from ``trial_config`` or defaults) and the site are created if missing.
+    """
+    store_path = Path(store_path)
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    key_dir = Path(key_dir) if key_dir is not None else store_path.parent / "keys"
+    with _exclusive(store_path.with_name(store_path.name + ".lock")):
+        runtime = _runtime(store_path, key_dir)
+        principal_id = _local_principal_id(runtime)
+        admin = Caller(principal_id, LOCAL_PRINCIPAL, (Binding(Role.ADMIN),), "local")
+        trial_id, site_id = _ensure_trial_and_site(runtime, admin, trial, site, trial_config)
+    uploader = Caller(
+        principal_id,
+        LOCAL_PRINCIPAL,
+        (Binding(Role.ADMIN), Binding(Role.SITE_UPLOADER, trial_id, site_id)),
+        "local",
+    )
+    return EmbeddedStore(runtime, uploader, trial, site)

@@ -1,0 +1,282 @@
+"""SQL for mappings and subjects: the hot path of every de-identified file.
+
+Core statements, not the ORM: a file's batch costs one SELECT, and for new
+originals one multi-row ``INSERT ... ON CONFLICT DO NOTHING`` and one re-SELECT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, bindparam, func, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from vault.models import Mapping, Subject, Trial
+from vault.repositories.dialect import insert_ignoring_conflicts
+
+_MAPPINGS = Mapping.__table__
+_SUBJECTS = Subject.__table__
+# Stay well under SQLite's bound-parameter limit per statement.
+_CHUNK = 400
+CHUNK = _CHUNK
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# Built once: the hot path only binds parameters to an already compiled statement.
+# Every column of the unique index (trial_id, kind, blind_index) is constrained, so
+# both databases answer from the index instead of scanning the trial's mappings.
+_FIND_PSEUDONYMS = select(_MAPPINGS.c.kind, _MAPPINGS.c.blind_index, _MAPPINGS.c.pseudonym).where(
+    _MAPPINGS.c.trial_id == bindparam("trial_id"),
+    _MAPPINGS.c.kind.in_(bindparam("kinds", expanding=True)),
+    _MAPPINGS.c.blind_index.in_(bindparam("blind_indexes", expanding=True)),
+)
+
+
+def find_pseudonyms(
+    session: Session, trial_id: int, keys: Sequence[tuple[str, bytes]]
+) -> dict[tuple[str, bytes], str]:
+    """Existing pseudonyms of ``(kind, blind_index)`` pairs."""
+    wanted = set(keys)
+    found: dict[tuple[str, bytes], str] = {}
+    for chunk in _chunks(keys):
+        # The session's connection directly: Core rows, no ORM execution layer.
+        rows = session.connection().execute(
+            _FIND_PSEUDONYMS,
+            {
+                "trial_id": trial_id,
+                "kinds": sorted({kind for kind, _ in chunk}),
+                "blind_indexes": [blind_index for _, blind_index in chunk],
+            },
+        )
+        for kind, blind_index, pseudonym in rows:
+            # The blind index covers the kind too; the check keeps kinds apart regardless.
+            key = (kind, bytes(blind_index))
+            if key in wanted:
+                found[key] = pseudonym
+    return found
+
+
+_TRIALS = Trial.__table__
+# The trial's current state and the batch's existing mappings in one round trip.
+_FIND_WITH_TRIAL_STATE = (
+    select(
+        _TRIALS.c.status,
+        _TRIALS.c.current_key_version,
+        _MAPPINGS.c.kind,
+        _MAPPINGS.c.blind_index,
+        _MAPPINGS.c.pseudonym,
+    )
+    .select_from(
+        _TRIALS.outerjoin(
+            _MAPPINGS,
+            (_MAPPINGS.c.trial_id == _TRIALS.c.id)
+            & _MAPPINGS.c.kind.in_(bindparam("kinds", expanding=True))
+            & _MAPPINGS.c.blind_index.in_(bindparam("blind_indexes", expanding=True)),
+        )
+    )
+    .where(_TRIALS.c.id == bindparam("trial_id"))
+)
+
+
+def find_pseudonyms_and_trial_state(
+    session: Session, trial_id: int, keys: Sequence[tuple[str, bytes]]
+) -> tuple[str, int, dict[tuple[str, bytes], str]] | None:
+    """(status, current key version, existing pseudonyms) of a trial; None if it is gone.
+
+    For batches up to one chunk; larger ones use :func:`find_pseudonyms`.
+    """
+    assert len(keys) <= _CHUNK
+    rows = (
+        session.connection()
+        .execute(
+            _FIND_WITH_TRIAL_STATE,
+            {
+                "trial_id": trial_id,
+                "kinds": sorted({kind for kind, _ in keys}),
+                "blind_indexes": [blind_index for _, blind_index in keys],
+            },
+        )
+        .all()
+    )
+    if not rows:
+        return None
+    wanted = set(keys)
+    found: dict[tuple[str, bytes], str] = {}
+    for _status, _version, kind, blind_index, pseudonym in rows:
+        if kind is not None and (kind, bytes(blind_index)) in wanted:
+            found[(kind, bytes(blind_index))] = pseudonym
+    return rows[0][0], rows[0][1], found
+
+
+def insert_mappings(
+    session: Session, rows: Sequence[dict[str, Any]]
+) -> dict[tuple[str, bytes], str]:
+    """Insert new mappings, skipping rows that collide with an existing one.
+
+    Returns the pseudonyms of the rows actually inserted (one multi-row statement
+    per chunk, ``RETURNING`` what it wrote), so the common case needs no re-read.
+    """
+    statement = insert_ignoring_conflicts(session, _MAPPINGS).returning(  # type: ignore[arg-type]
+        _MAPPINGS.c.kind, _MAPPINGS.c.blind_index, _MAPPINGS.c.pseudonym
+    )
+    connection = session.connection()
+    written: dict[tuple[str, bytes], str] = {}
+    for chunk in _chunks(rows, 100):
+        # executemany + RETURNING: SQLAlchemy sends one multi-row INSERT per chunk.
+        for kind, blind_index, pseudonym in connection.execute(statement, list(chunk)):
+            written[(kind, bytes(blind_index))] = pseudonym
+    return written
+
+
+@dataclass(frozen=True)
+class StoredMapping:
+    """A mapping row as re-identification reads it."""
+
+    id: int
+    kind: str
+    blind_index: bytes
+    original_ciphertext: bytes
+    key_version: int
+    pseudonym: str
+
+
+_STORED_COLUMNS = (
+    Mapping.id,
+    Mapping.kind,
+    Mapping.blind_index,
+    Mapping.original_ciphertext,
+    Mapping.key_version,
+    Mapping.pseudonym,
+)
+
+
+def _stored(row: Row[int, str, bytes, bytes, int, str]) -> StoredMapping:
+    return StoredMapping(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4], row[5])
+
+
+def find_by_pseudonyms(
+    session: Session, trial_id: int, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], StoredMapping]:
+    """Mappings of identifying kinds by ``(kind, pseudonym)``."""
+    found: dict[tuple[str, str], StoredMapping] = {}
+    for chunk in _chunks(keys):
+        rows = session.execute(
+            select(*_STORED_COLUMNS).where(
+                Mapping.trial_id == trial_id,
+                Mapping.identifying.is_(True),
+                tuple_(Mapping.kind, Mapping.pseudonym).in_(chunk),
+            )
+        )
+        for row in rows:
+            mapping = _stored(row)
+            found[(mapping.kind, mapping.pseudonym)] = mapping
+    return found
+
+
+def mappings_below_version(
+    session: Session, trial_id: int, version: int, after_id: int, limit: int
+) -> list[StoredMapping]:
+    """A batch of mappings sealed under an older data key, in id order after ``after_id``."""
+    rows = session.execute(
+        select(*_STORED_COLUMNS)
+        .where(Mapping.trial_id == trial_id, Mapping.key_version < version, Mapping.id > after_id)
+        .order_by(Mapping.id)
+        .limit(limit)
+    )
+    return [_stored(row) for row in rows]
+
+
+def update_mapping_ciphertext(
+    session: Session, mapping_id: int, ciphertext: bytes, key_version: int
+) -> None:
+    """Store a re-encrypted original."""
+    session.execute(
+        update(Mapping)
+        .where(Mapping.id == mapping_id)
+        .values(original_ciphertext=ciphertext, key_version=key_version)
+    )
+
+
+def count_below_version(session: Session, trial_id: int, version: int) -> int:
+    """Rows (mappings and subjects) still sealed under an older data key."""
+    mappings = session.execute(
+        select(func.count())
+        .select_from(Mapping)
+        .where(Mapping.trial_id == trial_id, Mapping.key_version < version)
+    ).scalar_one()
+    subjects = session.execute(
+        select(func.count())
+        .select_from(Subject)
+        .where(Subject.trial_id == trial_id, Subject.key_version < version)
+    ).scalar_one()
+    return int(mappings) + int(subjects)
+
+
+def find_subjects_by_ids(
+    session: Session, trial_id: int, subject_ids: Sequence[str]
+) -> dict[str, Subject]:
+    """Subjects by their subject IDs."""
+    found: dict[str, Subject] = {}
+    for chunk in _chunks(subject_ids):
+        for subject in session.scalars(
+            select(Subject).where(Subject.trial_id == trial_id, Subject.subject_id.in_(chunk))
+        ):
+            found[subject.subject_id] = subject
+    return found
+
+
+@dataclass(frozen=True)
+class EnrolledSubject:
+    """What enrollment reads back: the subject ID and its sealed date offset."""
+
+    subject_id: str
+    key_version: int
+    date_offset_ciphertext: bytes
+    patient_blind_index: bytes
+
+
+_FIND_ENROLLED = select(
+    _SUBJECTS.c.subject_id,
+    _SUBJECTS.c.key_version,
+    _SUBJECTS.c.date_offset_ciphertext,
+    _SUBJECTS.c.patient_blind_index,
+).where(
+    _SUBJECTS.c.trial_id == bindparam("trial_id"),
+    _SUBJECTS.c.patient_blind_index == bindparam("blind_index"),
+)
+
+
+def find_enrolled(session: Session, trial_id: int, blind_index: bytes) -> EnrolledSubject | None:
+    """The subject of this patient blind index (Core, for the enrollment path)."""
+    row = (
+        session.connection()
+        .execute(_FIND_ENROLLED, {"trial_id": trial_id, "blind_index": blind_index})
+        .one_or_none()
+    )
+    return None if row is None else EnrolledSubject(row[0], row[1], bytes(row[2]), bytes(row[3]))
+
+
+def insert_subject(session: Session, row: dict[str, Any]) -> bool:
+    """Insert a subject unless its patient or subject ID is already enrolled; True if new."""
+    statement = insert_ignoring_conflicts(session, _SUBJECTS).returning(  # type: ignore[arg-type]
+        _SUBJECTS.c.id
+    )
+    return session.connection().execute(statement, row).first() is not None
+
+
+def subjects_below_version(
+    session: Session, trial_id: int, version: int, after_id: int, limit: int
+) -> Sequence[Subject]:
+    """A batch of subjects sealed under an older data key."""
+    return session.scalars(
+        select(Subject)
+        .where(Subject.trial_id == trial_id, Subject.key_version < version, Subject.id > after_id)
+        .order_by(Subject.id)
+        .limit(limit)
+    ).all()

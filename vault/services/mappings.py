@@ -1,0 +1,257 @@
+"""Enrollment and batched get-or-create: how a site obtains subject IDs and pseudonyms.
+
+Correct under any number of concurrent clients and processes: uniqueness lives in
+the database (one subject per patient blind index, one mapping per original
+blind index, one original per pseudonym of an identifying kind). Every writer
+inserts with ``ON CONFLICT DO NOTHING`` and then reads back what won.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from deid.pseudo import PSEUDO_CLASSES
+from deid.store.protocol import Enrollment, PseudonymRequest
+from vault.authz import Caller, require_site_uploader
+from vault.crypto import Sealed, TrialCipher
+from vault.errors import ConflictError, InvalidInputError, NotFoundError
+from vault.models import MAX_PSEUDONYM_LENGTH, TrialStatus
+from vault.repositories import mappings as mappings_repo
+from vault.repositories import trials as trials_repo
+from vault.runtime import VaultRuntime
+from vault.services.common import AnyTrial, require_open, trial_cipher, upload_scope
+from vault.services.trials import trial_config
+from vault.subject_ids import SubjectIdTemplate
+
+PATIENT_KIND = "PATIENT"
+"""The blind-index namespace of patient keys (subjects, not mappings)."""
+KIND_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
+MAX_SUBJECT_ID_ATTEMPTS = 20
+
+
+def is_identifying(kind: str) -> bool:
+    """Whether two originals of ``kind`` must never share a pseudonym.
+
+    PSEUDO classes say so themselves; UIDs are identifying; kinds the vault does
+    not know are treated as identifying, the safe side.
+    """
+    pseudo = PSEUDO_CLASSES.get(kind)
+    return pseudo.identifying if pseudo is not None else True
+
+
+def _check_kind(kind: str) -> None:
+    if not KIND_PATTERN.match(kind) or kind == PATIENT_KIND:
+        raise InvalidInputError(
+            f"kind {kind[:40]!r} is not a mapping kind (upper-case letters, digits, '_'; "
+            "a PSEUDO class name or UID)"
+        )
+
+
+def _check_original(value: str, runtime: VaultRuntime, what: str = "an original") -> None:
+    if not value.strip(" \0"):
+        raise InvalidInputError(f"{what} is empty")
+    if len(value) > runtime.limits.max_value_length:
+        raise InvalidInputError(
+            f"{what} is longer than {runtime.limits.max_value_length} characters"
+        )
+
+
+def _mapping_context(kind: str, blind_index: bytes) -> dict[str, str | int]:
+    return {"table": "mappings", "kind": kind, "blind_index": blind_index.hex()}
+
+
+def _subject_context(field: str, blind_index: bytes) -> dict[str, str | int]:
+    return {"table": "subjects", "field": field, "blind_index": blind_index.hex()}
+
+
+def get_or_create(
+    session: Session,
+    runtime: VaultRuntime,
+    caller: Caller,
+    trial_key: str,
+    site_key: str,
+    items: Sequence[PseudonymRequest],
+) -> list[str | None]:
+    """Answer each item with its canonical pseudonym, in order.
+
+    An existing mapping wins over the proposal; ``None`` means the proposal is
+    already another original's pseudonym of an identifying kind (propose again).
+    """
+    if len(items) > runtime.limits.max_batch_items:
+        raise InvalidInputError(
+            f"a batch holds at most {runtime.limits.max_batch_items} items, got {len(items)}"
+        )
+    for item in items:
+        _check_kind(item.kind)
+        _check_original(item.original, runtime)
+        if not item.proposal or len(item.proposal) > MAX_PSEUDONYM_LENGTH:
+            raise InvalidInputError(
+                f"a proposed pseudonym must be 1 to {MAX_PSEUDONYM_LENGTH} characters"
+            )
+    cached = runtime.scopes.get((trial_key, site_key))
+    if cached is None or len(items) > mappings_repo.CHUNK:
+        trial, site = upload_scope(session, caller, trial_key, site_key)
+        require_open(trial)
+        runtime.scopes[(trial_key, site_key)] = (trial, site)
+        cipher = trial_cipher(session, runtime, trial)
+        keys = [(item.kind, cipher.blind_index(item.kind, item.original)) for item in items]
+        found = mappings_repo.find_pseudonyms(session, trial.id, list(dict.fromkeys(keys)))
+    else:
+        # Ids, salt and settings never change; status and key version are read
+        # fresh, together with the existing mappings, in one round trip.
+        trial, site = cached
+        require_site_uploader(caller, trial, site)
+        cipher = trial_cipher(session, runtime, trial)
+        keys = [(item.kind, cipher.blind_index(item.kind, item.original)) for item in items]
+        state = mappings_repo.find_pseudonyms_and_trial_state(
+            session, trial.id, list(dict.fromkeys(keys))
+        )
+        if state is None:
+            del runtime.scopes[(trial_key, site_key)]
+            raise NotFoundError("trial not found")
+        status, version, found = state
+        trial = replace(trial, status=status, current_key_version=version)
+        if status != TrialStatus.OPEN:
+            del runtime.scopes[(trial_key, site_key)]
+            require_open(trial)
+        cipher = trial_cipher(session, runtime, trial)
+    new: dict[tuple[str, bytes], PseudonymRequest] = {}
+    for key, item in zip(keys, items, strict=True):
+        if key not in found and key not in new:
+            new[key] = item
+    if new:
+        # INSERT ... ON CONFLICT DO NOTHING, then re-read what was not written:
+        # another client mapped the original meanwhile, or the proposal collided.
+        written = _insert_new(session, trial, cipher, new)
+        found.update(written)
+        skipped = [key for key in new if key not in written]
+        if skipped:
+            found.update(mappings_repo.find_pseudonyms(session, trial.id, skipped))
+    return [found.get(key) for key in keys]
+
+
+def _insert_new(
+    session: Session,
+    trial: AnyTrial,
+    cipher: TrialCipher,
+    new: dict[tuple[str, bytes], PseudonymRequest],
+) -> dict[tuple[str, bytes], str]:
+    rows: list[dict[str, Any]] = []
+    # A fixed insertion order keeps concurrent batches from deadlocking on PostgreSQL.
+    for (kind, blind_index), item in sorted(new.items(), key=lambda entry: entry[0]):
+        sealed = cipher.encrypt(item.original, _mapping_context(kind, blind_index))
+        rows.append(
+            {
+                "trial_id": trial.id,
+                "kind": kind,
+                "blind_index": blind_index,
+                "original_ciphertext": sealed.ciphertext,
+                "key_version": sealed.key_version,
+                "pseudonym": item.proposal,
+                "identifying": is_identifying(kind),
+            }
+        )
+    return mappings_repo.insert_mappings(session, rows)
+
+
+def lookup(
+    session: Session,
+    runtime: VaultRuntime,
+    caller: Caller,
+    trial_key: str,
+    site_key: str,
+    items: Sequence[tuple[str, str]],
+) -> list[str | None]:
+    """Forward lookup: the pseudonyms of ``(kind, original)`` pairs, None when unmapped."""
+    if len(items) > runtime.limits.max_batch_items:
+        raise InvalidInputError(f"a batch holds at most {runtime.limits.max_batch_items} items")
+    trial, _site = upload_scope(session, caller, trial_key, site_key)
+    for kind, original in items:
+        _check_kind(kind)
+        _check_original(original, runtime)
+    cipher = trial_cipher(session, runtime, trial)
+    keys = [(kind, cipher.blind_index(kind, original)) for kind, original in items]
+    found = mappings_repo.find_pseudonyms(session, trial.id, list(dict.fromkeys(keys)))
+    return [found.get(key) for key in keys]
+
+
+@lru_cache(maxsize=64)
+def _template(text: str) -> SubjectIdTemplate:
+    return SubjectIdTemplate.parse(text)
+
+
+def _random_offset(low: int, high: int) -> int:
+    """A uniformly random offset in [low, high], never 0 (0 would leave dates unchanged)."""
+    while True:
+        offset = low + secrets.randbelow(high - low + 1)
+        if offset != 0:
+            return offset
+
+
+def _as_enrollment(
+    cipher: TrialCipher, subject: mappings_repo.EnrolledSubject, created: bool
+) -> Enrollment:
+    offset = cipher.decrypt(
+        Sealed(subject.key_version, subject.date_offset_ciphertext),
+        _subject_context("date_offset", subject.patient_blind_index),
+    )
+    return Enrollment(subject.subject_id, int(offset), created)
+
+
+def enroll(
+    session: Session,
+    runtime: VaultRuntime,
+    caller: Caller,
+    trial_key: str,
+    site_key: str,
+    patient_key: str,
+) -> Enrollment:
+    """Find or enroll the patient: one subject per patient, whoever asks first."""
+    trial, site = upload_scope(session, caller, trial_key, site_key)
+    _check_original(patient_key, runtime, "the patient key")
+    cipher = trial_cipher(session, runtime, trial)
+    blind_index = cipher.blind_index(PATIENT_KIND, patient_key)
+    subject = mappings_repo.find_enrolled(session, trial.id, blind_index)
+    if subject is not None:
+        return _as_enrollment(cipher, subject, created=False)
+    require_open(trial)
+    config = trial_config(trial)
+    template = _template(config.subject_id_template)
+    offset = _random_offset(config.date_offset_min_days, config.date_offset_max_days)
+    patient_sealed = cipher.encrypt(patient_key, _subject_context("patient_key", blind_index))
+    offset_sealed = cipher.encrypt(str(offset), _subject_context("date_offset", blind_index))
+    for _ in range(MAX_SUBJECT_ID_ATTEMPTS):
+        sequence = (
+            trials_repo.next_enrollment_number(session, site.id) if template.uses_sequence else None
+        )
+        subject_id = template.render(site.site_key, sequence or 0)
+        inserted = mappings_repo.insert_subject(
+            session,
+            {
+                "trial_id": trial.id,
+                "site_id": site.id,
+                "patient_blind_index": blind_index,
+                "subject_id": subject_id,
+                "sequence": sequence,
+                "patient_key_ciphertext": patient_sealed.ciphertext,
+                "date_offset_ciphertext": offset_sealed.ciphertext,
+                "key_version": offset_sealed.key_version,
+            },
+        )
+        if inserted:
+            return Enrollment(subject_id, offset, created=True)
+        subject = mappings_repo.find_enrolled(session, trial.id, blind_index)
+        if subject is not None:  # another worker or site enrolled the patient first
+            return _as_enrollment(cipher, subject, created=False)
+        # The patient is not enrolled, so the subject ID was taken: draw another.
+    raise ConflictError(
+        f"no free subject ID found in {MAX_SUBJECT_ID_ATTEMPTS} attempts; "
+        "the trial's subject ID template has too few random digits"
+    )

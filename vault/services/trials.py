@@ -1,0 +1,170 @@
+"""Trials and sites: creation, public information, closing (with crypto-shredding)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from deid.store.protocol import TrialInfo
+from vault.audit import Outcome
+from vault.authz import Caller, can_see_trial, require_admin, require_trial_role
+from vault.errors import ConflictError, InvalidInputError, NotFoundError
+from vault.models import Role, Site, Trial, TrialStatus, utcnow
+from vault.repositories import trials as trials_repo
+from vault.runtime import VaultRuntime
+from vault.services.common import AnyTrial, record, upload_scope
+from vault.trial_config import SITE_ID_PATTERN, TrialConfig
+
+
+def trial_config(trial: AnyTrial) -> TrialConfig:
+    """The trial's settings as a :class:`TrialConfig` (sites not included)."""
+    return TrialConfig.model_validate({**trial.settings, "key": trial.key})
+
+
+def create_trial(
+    session: Session, runtime: VaultRuntime, caller: Caller, config: TrialConfig
+) -> Trial:
+    """Create a trial with its first data key, index salt and configured sites (admin)."""
+    require_admin(caller)
+    if trials_repo.get_trial(session, config.key) is not None:
+        raise ConflictError(f"trial {config.key} already exists")
+    trial = trials_repo.add_trial(
+        session,
+        Trial(
+            key=config.key,
+            sponsor_name=config.sponsor_name,
+            protocol_id=config.effective_protocol_id,
+            protocol_name=config.effective_protocol_name,
+            settings=config.model_dump(mode="json", exclude={"key", "sites"}),
+            index_salt=runtime.barrier.new_index_salt(),
+            status=TrialStatus.OPEN.value,
+            current_key_version=1,
+        ),
+    )
+    trials_repo.add_data_key(session, trial.id, runtime.barrier.new_data_key(trial.key, 1))
+    for site_key, name in config.sites.items():
+        trials_repo.add_site(session, Site(trial_id=trial.id, site_key=site_key, name=name))
+    record(
+        session,
+        runtime,
+        caller.event(
+            "trial.create",
+            Outcome.SUCCESS,
+            trial=trial,
+            details={"sites": sorted(config.sites), "policy": config.reidentification_policy},
+        ),
+    )
+    return trial
+
+
+def add_site(
+    session: Session,
+    runtime: VaultRuntime,
+    caller: Caller,
+    trial_key: str,
+    site_key: str,
+    name: str,
+) -> Site:
+    """Add a site to a trial (admin)."""
+    require_admin(caller)
+    trial = get_trial(session, caller, trial_key)
+    if not re.match(SITE_ID_PATTERN, site_key):
+        raise InvalidInputError("a site ID is 1-16 letters, digits, '-' or '_'")
+    if not 0 < len(name) <= 64:
+        raise InvalidInputError("a site name is 1 to 64 characters")
+    if trials_repo.get_site(session, trial.id, site_key) is not None:
+        raise ConflictError(f"site {site_key} already exists in trial {trial.key}")
+    site = trials_repo.add_site(session, Site(trial_id=trial.id, site_key=site_key, name=name))
+    record(
+        session,
+        runtime,
+        caller.event("site.create", Outcome.SUCCESS, trial=trial, details={"site": site_key}),
+    )
+    return site
+
+
+def get_trial(session: Session, caller: Caller, trial_key: str) -> Trial:
+    """A trial the caller can see (any role in it); 404 otherwise."""
+    trial = trials_repo.get_trial(session, trial_key)
+    if trial is None or not can_see_trial(caller, trial):
+        raise NotFoundError("trial not found")
+    return trial
+
+
+def list_trials(session: Session, caller: Caller) -> Sequence[Trial]:
+    """The trials the caller can see."""
+    if any(b.trial_id is None for b in caller.bindings):
+        return trials_repo.list_trials(session)
+    return trials_repo.list_trials(session, {b.trial_id for b in caller.bindings if b.trial_id})
+
+
+def list_sites(session: Session, trial: Trial) -> Sequence[Site]:
+    """The trial's sites."""
+    return trials_repo.list_sites(session, trial.id)
+
+
+def site_trial_info(session: Session, caller: Caller, trial_key: str, site_key: str) -> TrialInfo:
+    """What ``deid`` writes into the clinical-trial attributes, for an uploader's site."""
+    trial, site = upload_scope(session, caller, trial_key, site_key)
+    return TrialInfo(
+        trial=trial.key,
+        sponsor_name=trial.sponsor_name,
+        protocol_id=trial.protocol_id,
+        protocol_name=trial.protocol_name,
+        site_id=site.site_key,
+        site_name=site.name,
+    )
+
+
+@dataclass(frozen=True)
+class ClosedTrial:
+    """The outcome of closing a trial."""
+
+    trial: str
+    status: str
+    destroyed_data_keys: int
+
+
+def close_trial(
+    session: Session, runtime: VaultRuntime, caller: Caller, trial_key: str, *, destroy_keys: bool
+) -> ClosedTrial:
+    """Close a trial (admin); with ``destroy_keys`` crypto-shred it.
+
+    Shredding deletes the wrapped data keys and the blind-index salt: the
+    ciphertexts that remain can never be decrypted and the blind indexes can no
+    longer confirm a guessed original.
+    """
+    require_admin(caller)
+    trial = get_trial(session, caller, trial_key)
+    if trial.status == TrialStatus.SHREDDED:
+        raise ConflictError(f"trial {trial.key} is already closed and shredded")
+    if trial.status == TrialStatus.CLOSED and not destroy_keys:
+        raise ConflictError(f"trial {trial.key} is already closed")
+    destroyed = 0
+    if destroy_keys:
+        destroyed = trials_repo.destroy_keys(session, trial)
+        trial.status = TrialStatus.SHREDDED.value
+        runtime.barrier.forget(trial.key)
+    else:
+        trial.status = TrialStatus.CLOSED.value
+    trial.closed_at = trial.closed_at or utcnow()
+    session.flush()
+    record(
+        session,
+        runtime,
+        caller.event(
+            "trial.close",
+            Outcome.SUCCESS,
+            trial=trial,
+            details={"destroy_keys": destroy_keys, "destroyed_data_keys": destroyed},
+        ),
+    )
+    return ClosedTrial(trial.key, trial.status, destroyed)
+
+
+def require_role_in(session: Session, caller: Caller, trial_key: str, *roles: Role) -> Trial:
+    """The trial, if the caller holds one of ``roles`` in it (404, then 403)."""
+    return require_trial_role(caller, trials_repo.get_trial(session, trial_key), *roles)
