@@ -1,0 +1,50 @@
+"""The rules: PS3.15 Annex E (Table E.1-1 and its options) and recipes, per element.
+
+Build once per run with :func:`build_rules`, then ask
+:meth:`Rules.action_for` for every element of every file.
+"""
+
+from deid.profiles.options import (
+    BASIC_PROFILE_CODE,
+    DEFAULT_TRIAL_OPTIONS,
+    EffectiveCode,
+    MethodCode,
+    Option,
+    OptionError,
+    effective_code,
+    method_codes,
+    parse_option,
+    validate_options,
+)
+from deid.profiles.rules import PatientNamePolicy, Rules, build_rules, row_action
+from deid.profiles.safe_private import (
+    SafePrivateError,
+    SafePrivateList,
+    load_safe_private,
+    load_safe_private_file,
+)
+from deid.profiles.table import ProfileTable, TableRow, load_table
+
+__all__ = [
+    "BASIC_PROFILE_CODE",
+    "DEFAULT_TRIAL_OPTIONS",
+    "EffectiveCode",
+    "MethodCode",
+    "Option",
+    "OptionError",
+    "PatientNamePolicy",
+    "ProfileTable",
+    "Rules",
+    "SafePrivateError",
+    "SafePrivateList",
+    "TableRow",
+    "build_rules",
+    "effective_code",
+    "load_safe_private",
+    "load_safe_private_file",
+    "load_table",
+    "method_codes",
+    "parse_option",
+    "row_action",
+    "validate_options",
+]
