@@ -16,7 +16,16 @@ from deid.profiles.options import (
     parse_option,
     validate_options,
 )
-from deid.profiles.rules import PatientNamePolicy, Rules, build_rules, row_action
+from deid.profiles.recipe import (
+    Directive,
+    Recipe,
+    RecipeError,
+    RecipeProblem,
+    RecipeRule,
+    parse_recipe,
+    parse_variables,
+)
+from deid.profiles.rules import Addition, Rules, build_rules, row_action
 from deid.profiles.safe_private import (
     SafePrivateError,
     SafePrivateList,
@@ -24,27 +33,44 @@ from deid.profiles.safe_private import (
     load_safe_private_file,
 )
 from deid.profiles.table import ProfileTable, TableRow, load_table
+from deid.profiles.trial import (
+    PatientNamePolicy,
+    load_recipe_file,
+    trial_recipe,
+    trial_recipe_text,
+)
 
 __all__ = [
     "BASIC_PROFILE_CODE",
     "DEFAULT_TRIAL_OPTIONS",
+    "Addition",
+    "Directive",
     "EffectiveCode",
     "MethodCode",
     "Option",
     "OptionError",
     "PatientNamePolicy",
     "ProfileTable",
+    "Recipe",
+    "RecipeError",
+    "RecipeProblem",
+    "RecipeRule",
     "Rules",
     "SafePrivateError",
     "SafePrivateList",
     "TableRow",
     "build_rules",
     "effective_code",
+    "load_recipe_file",
     "load_safe_private",
     "load_safe_private_file",
     "load_table",
     "method_codes",
     "parse_option",
+    "parse_recipe",
+    "parse_variables",
     "row_action",
+    "trial_recipe",
+    "trial_recipe_text",
     "validate_options",
 ]

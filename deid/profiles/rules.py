@@ -17,12 +17,19 @@ Order of decision for one element:
 4. the rest of an overlay group follows its Overlay Data: an overlay without its
    data is not valid (Overlay Data is Type 1), so when the data goes, all goes;
 5. a standard attribute not in the table (:mod:`deid.profiles.unlisted`).
+
+A recipe layered on top (:mod:`deid.profiles.recipe`) then decides instead of the
+profile wherever one of its rules selects the element (file meta excepted); the
+reviewer (:mod:`deid.profiles.reviewer`) has made sure it contradicts the
+profile only where the user accepted it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from enum import Enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pydicom.datadict import keyword_for_tag
 
 from deid.actions import Action, Code, ElementContext
 from deid.profiles.codes import action_code, resolve_combined
@@ -35,21 +42,15 @@ from deid.profiles.options import (
     ordered,
     validate_options,
 )
+from deid.profiles.recipe import Directive, Recipe, RecipeIndex, RecipeRule
 from deid.profiles.safe_private import SafePrivateList, load_safe_private
 from deid.profiles.table import ProfileTable, TableRow, is_overlay_group, load_table
+from deid.profiles.tags import tag_vr
+from deid.profiles.trial import PatientNamePolicy
 from deid.profiles.unlisted import UnlistedPolicy
 
 _CACHE_LIMIT = 200_000
 """Distinct (tag, VR, creator) keys kept; real data has a few thousand at most."""
-
-
-class PatientNamePolicy(Enum):
-    """What Patient's Name becomes in a trial."""
-
-    PSEUDONYM = "pseudonym"
-    """A realistic FULL_NAME pseudonym, the same for the patient everywhere."""
-    SUBJECT_ID = "subject-id"
-    """The patient's trial subject ID."""
 
 
 def row_action(row: TableRow, options: Iterable[Option]) -> Action:
@@ -68,6 +69,40 @@ def row_action(row: TableRow, options: Iterable[Option]) -> Action:
     return Action(action_code(effective.code), origin, table_code=row.basic)
 
 
+_DIRECTIVE_CODES = {
+    Directive.KEEP: Code.KEEP,
+    Directive.REMOVE: Code.REMOVE,
+    Directive.BLANK: Code.BLANK,
+    Directive.REPLACE: Code.REPLACE,
+    Directive.ADD: Code.REPLACE,
+    Directive.JITTER: Code.JITTER,
+    Directive.PSEUDO: Code.PSEUDO,
+}
+
+
+def recipe_action(rule: RecipeRule, profile: Action) -> Action:
+    """The action a recipe rule gives, naming the profile action it replaces."""
+    return Action(
+        _DIRECTIVE_CODES[rule.directive],
+        f"{rule.where}: {rule.text} (profile: {profile.code.name})",
+        table_code=profile.table_code,
+        value=rule.value,
+        pseudo_class=rule.pseudo_class,
+        jitter_days=rule.jitter_days,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Addition:
+    """An attribute a recipe ADDs at the top level when the file lacks it."""
+
+    tag: int
+    keyword: str
+    vr: str
+    value: str
+    origin: str
+
+
 class Rules:
     """Decides the action for every element; built by :func:`build_rules`."""
 
@@ -79,6 +114,7 @@ class Rules:
         safe_private: SafePrivateList,
         strict: bool,
         patient_name_policy: PatientNamePolicy,
+        recipes: Sequence[Recipe] = (),
     ) -> None:
         self.options = options
         self.strict = strict
@@ -92,6 +128,11 @@ class Rules:
         self._private = row_action(table.private_row, options)
         self._unlisted = UnlistedPolicy(options, strict=strict)
         self._cache: dict[tuple[int, str, str | None], Action] = {}
+        self.recipes = tuple(recipes)
+        self._recipe = RecipeIndex(self.recipes) if self.recipes else None
+        self.additions = self._additions()
+        self.accepted_deviations: tuple[object, ...] = ()
+        """Findings the user accepted (set by :func:`build_rules`)."""
 
     def action_for(self, ctx: ElementContext) -> Action:
         """The action for one element, wherever it sits (sequences, file meta)."""
@@ -104,6 +145,19 @@ class Rules:
         return action
 
     def _decide(self, ctx: ElementContext) -> Action:
+        profile = self.profile_action(ctx)
+        rule = self.recipe_rule(ctx)
+        return profile if rule is None else recipe_action(rule, profile)
+
+    def recipe_rule(self, ctx: ElementContext) -> RecipeRule | None:
+        """The recipe rule that decides the element, if any (never for file meta)."""
+        if self._recipe is None or ctx.tag >> 16 == 0x0002:
+            return None
+        keyword = ctx.keyword or keyword_for_tag(ctx.tag) or ""
+        return self._recipe.rule_for(ctx.tag, keyword, ctx.private_creator, ctx.vr)
+
+    def profile_action(self, ctx: ElementContext) -> Action:
+        """What the profile and options alone decide for the element (no recipe)."""
         tag = ctx.tag
         group = tag >> 16
         if group & 1:
@@ -136,6 +190,21 @@ class Rules:
             ctx, self._private.origin, retain_uids=Option.RETAIN_UIDS in self.options
         )
 
+    def _additions(self) -> tuple[Addition, ...]:
+        if self._recipe is None:
+            return ()
+        additions = []
+        for rule in self._recipe.rules:
+            if rule.directive is not Directive.ADD or rule.tag is None:
+                continue
+            keyword = keyword_for_tag(rule.tag) or ""
+            winner = self._recipe.rule_for(rule.tag, keyword, None)
+            if winner is rule:
+                vr = tag_vr(rule.tag) or "UN"
+                origin = f"{rule.where}: {rule.text}"
+                additions.append(Addition(rule.tag, keyword, vr, rule.value or "", origin))
+        return tuple(additions)
+
     def method_codes(self) -> tuple[MethodCode, ...]:
         """De-identification Method Code Sequence items: the profile, then each option."""
         return method_codes(self.options)
@@ -151,21 +220,27 @@ def build_rules(
     strict: bool = False,
     patient_name_policy: PatientNamePolicy = PatientNamePolicy.PSEUDONYM,
     safe_private: SafePrivateList | None = None,
+    recipe: Recipe | Sequence[Recipe] | None = None,
 ) -> Rules:
-    """The rules for the Basic Profile plus ``options``.
+    """The rules for the Basic Profile plus ``options``, with ``recipe`` on top.
 
     ``options`` are :class:`Option` members or their names (full and modified dates
     exclude each other: :class:`~deid.profiles.options.OptionError`). ``strict``
     removes standard attributes outside Table E.1-1 that can carry free text and
     are not on the reviewed safe list, instead of keeping and counting them.
     ``safe_private`` replaces the shipped PS3.15 Table E.3.10-1 list used under
-    Retain Safe Private.
+    Retain Safe Private. ``recipe`` is one recipe or layers of recipes, later
+    layers winning (e.g. ``[trial_recipe(policy), user_recipe]``).
     """
     chosen = validate_options(options)
+    recipes: tuple[Recipe, ...] = (
+        () if recipe is None else (recipe,) if isinstance(recipe, Recipe) else tuple(recipe)
+    )
     return Rules(
         chosen,
         table=load_table(),
         safe_private=safe_private if safe_private is not None else load_safe_private(),
         strict=strict,
         patient_name_policy=patient_name_policy,
+        recipes=recipes,
     )
