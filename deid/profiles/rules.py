@@ -43,6 +43,15 @@ from deid.profiles.options import (
     validate_options,
 )
 from deid.profiles.recipe import Directive, Recipe, RecipeIndex, RecipeRule
+from deid.profiles.reviewer import (
+    AcceptanceError,
+    AcceptedDeviation,
+    Finding,
+    RecipeContradictionError,
+    Severity,
+    apply_acceptances,
+    review_layers,
+)
 from deid.profiles.safe_private import SafePrivateList, load_safe_private
 from deid.profiles.table import ProfileTable, TableRow, is_overlay_group, load_table
 from deid.profiles.tags import tag_vr
@@ -115,6 +124,7 @@ class Rules:
         strict: bool,
         patient_name_policy: PatientNamePolicy,
         recipes: Sequence[Recipe] = (),
+        accepted_deviations: Sequence[Finding] = (),
     ) -> None:
         self.options = options
         self.strict = strict
@@ -131,8 +141,8 @@ class Rules:
         self.recipes = tuple(recipes)
         self._recipe = RecipeIndex(self.recipes) if self.recipes else None
         self.additions = self._additions()
-        self.accepted_deviations: tuple[object, ...] = ()
-        """Findings the user accepted (set by :func:`build_rules`)."""
+        self.accepted_deviations = tuple(accepted_deviations)
+        """Contradictions the user accepted, for the run report and the method text."""
 
     def action_for(self, ctx: ElementContext) -> Action:
         """The action for one element, wherever it sits (sequences, file meta)."""
@@ -213,6 +223,16 @@ class Rules:
         """The selected options' names, in Table E.1-1 column order."""
         return tuple(option.title for option in ordered(self.options))
 
+    def method_description(self) -> tuple[str, ...]:
+        """Values for De-identification Method (0012,0063), LO: each at most 64
+        characters. The profile, each option, each recipe, each accepted deviation."""
+        values = ["PS3.15 Basic Application Confidentiality Profile", *self.option_titles()]
+        values += [f"recipe: {recipe.source}" for recipe in self.recipes]
+        values += [
+            f"accepted deviation: {f.source} line {f.line}" for f in self.accepted_deviations
+        ]
+        return tuple(value[:64] for value in values)
+
 
 def build_rules(
     options: Iterable[Option | str],
@@ -221,6 +241,7 @@ def build_rules(
     patient_name_policy: PatientNamePolicy = PatientNamePolicy.PSEUDONYM,
     safe_private: SafePrivateList | None = None,
     recipe: Recipe | Sequence[Recipe] | None = None,
+    accepted_deviations: Iterable[AcceptedDeviation | str] = (),
 ) -> Rules:
     """The rules for the Basic Profile plus ``options``, with ``recipe`` on top.
 
@@ -231,16 +252,43 @@ def build_rules(
     ``safe_private`` replaces the shipped PS3.15 Table E.3.10-1 list used under
     Retain Safe Private. ``recipe`` is one recipe or layers of recipes, later
     layers winning (e.g. ``[trial_recipe(policy), user_recipe]``).
+
+    A recipe is reviewed first (:mod:`deid.profiles.reviewer`): every contradiction
+    must be accepted with ``accepted_deviations`` (``LINE:FINGERPRINT`` of the last
+    layer, as ``deid profile check`` prints them), or
+    :class:`~deid.profiles.reviewer.RecipeContradictionError` is raised listing the
+    rest. An acceptance matching no contradiction raises
+    :class:`~deid.profiles.reviewer.AcceptanceError`.
     """
     chosen = validate_options(options)
     recipes: tuple[Recipe, ...] = (
         () if recipe is None else (recipe,) if isinstance(recipe, Recipe) else tuple(recipe)
     )
+    table = load_table()
+    safe_list = safe_private if safe_private is not None else load_safe_private()
+    profile = Rules(
+        chosen,
+        table=table,
+        safe_private=safe_list,
+        strict=strict,
+        patient_name_policy=patient_name_policy,
+    )
+    acceptances = list(accepted_deviations)
+    if not recipes:
+        if acceptances:
+            raise AcceptanceError("--accept-deviation needs a recipe whose lines it accepts")
+        return profile
+    findings = review_layers(recipes, profile)
+    accepted, refused = apply_acceptances(findings, acceptances, recipes[-1].source)
+    refused += [f for f in findings if f.severity is Severity.INVALID]
+    if refused:
+        raise RecipeContradictionError(refused)
     return Rules(
         chosen,
-        table=load_table(),
-        safe_private=safe_private if safe_private is not None else load_safe_private(),
+        table=table,
+        safe_private=safe_list,
         strict=strict,
         patient_name_policy=patient_name_policy,
         recipes=recipes,
+        accepted_deviations=accepted,
     )
