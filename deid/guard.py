@@ -31,11 +31,9 @@ from enum import Enum
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
-from pydicom.valuerep import PersonName
 
 from deid.identifiers import IdentifierKind, Identifiers, Needle
-from deid.walk import Visit, format_path, walk
+from deid.walk import Visit, format_path, value_text, walk
 
 NOT_SCANNED_VRS = frozenset(
     {"US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "AT", "IS", "DS", "SQ"}
@@ -205,20 +203,6 @@ def _as_text(visit: Visit) -> str:
         raw = element.value
         if raw is None:  # deferred: read it now, the guard must see everything
             raw = visit.dataset[visit.tag].value
-            return _value_text(raw)
+            return value_text(raw)
         return raw.decode("latin-1")
-    return _value_text(element.value if isinstance(element, DataElement) else element)
-
-
-def _value_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("latin-1")
-    if isinstance(value, str):
-        return value
-    if isinstance(value, PersonName):
-        return str(value)
-    if isinstance(value, MultiValue | list | tuple):
-        return "\\".join(_value_text(item) for item in value)
-    return str(value)
+    return value_text(element.value if isinstance(element, DataElement) else element)

@@ -16,6 +16,8 @@ from functools import cache
 from pydicom.datadict import dictionary_VR, keyword_for_tag, private_dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.valuerep import PersonName
 
 Path = tuple[tuple[int, int], ...]
 """The enclosing sequence items, outermost first: (sequence tag, item index)."""
@@ -153,3 +155,18 @@ def visits(dataset: Dataset) -> list[Visit]:
 
     walk(dataset, collect)
     return found
+
+
+def value_text(value: object) -> str:
+    """A decoded element value as one string; multi-values joined by ``\\``."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, PersonName):
+        return str(value)
+    if isinstance(value, MultiValue | list | tuple):
+        return "\\".join(value_text(item) for item in value)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1")
+    return str(value)

@@ -1,0 +1,528 @@
+"""The engine: one DICOM file in, a de-identified dataset or a quarantine out.
+
+Per file, in this order and each once (DESIGN.md's pipeline, after *read*):
+
+1. **plan**: one :class:`~deid.actions.Action` per element at any depth, the file
+   meta included, from the rules, through the one walker (:mod:`deid.walk`);
+   sequences the rules keep are walked into and their items planned element by
+   element. Payloads that cannot be cleaned (encapsulated documents, burned-in
+   annotation) are refused here unless the settings accept them.
+2. **map**: the handlers name every original that needs a pseudonym; the patient
+   is enrolled (subject ID, date offset) and the mapping store answers every
+   pseudonym in one batch. The identifying originals become the guard's needles.
+3. **apply**: the handlers write the new values; orphaned private creators go;
+   birth dates and ages are capped; the trial attributes and the de-identification
+   markers are written, then the recipe's ADDs; the file meta follows the new
+   instance and the preamble is zeroed.
+4. **guard**: the result is scanned for the needles (:mod:`deid.guard`); a hit
+   quarantines the file.
+
+Writing is the caller's (:func:`deid.dicomfile.write_dataset`, atomically by the
+runner). Nothing here logs or raises a value from the file: quarantine messages
+name attributes and kinds only.
+
+The patient key, by which a patient is enrolled: ``id:<Issuer of Patient ID>|<Patient
+ID>`` when the file has a Patient ID, else ``name:<Patient's Name>|<Patient's Birth
+Date>``, else ``study:<Study Instance UID>`` (one subject per study: without any
+identity, two studies of one patient cannot be linked), else the file is
+quarantined.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+from pydicom.charset import convert_encodings
+from pydicom.dataset import Dataset, FileDataset
+from pydicom.sequence import Sequence
+
+from deid.actions import Action, Code, ElementContext
+from deid.dicomfile import read_input
+from deid.guard import Guard
+from deid.handlers import (
+    SEQUENCE_KEEPING,
+    FileState,
+    Handler,
+    NotApplicableError,
+    Step,
+    handler_for,
+)
+from deid.handlers.dates import SHIFT, cap_birth_date_of
+from deid.handlers.fixed import convert_text
+from deid.handlers.private import drop_orphan_creators
+from deid.handlers.text import SCRUB
+from deid.handlers.trial import Markers, MethodCodeItem, finish_file_meta, write_trial
+from deid.identifiers import IdentifierKind, Identifiers, kind_of
+from deid.outcome import Deidentified, Outcome, Quarantined, QuarantineError, QuarantineReason
+from deid.profiles import Option, Rules
+from deid.pseudo import get_class
+from deid.store.protocol import MappingStore, PseudonymCollisionError, resolve_pseudonyms
+from deid.uids import UID_KIND, propose_uid
+from deid.walk import Visit, format_path, value_text, walk
+
+ENCAPSULATED_DOCUMENT = 0x00420011
+BURNED_IN_ANNOTATION = 0x00280301
+_TRIAL_GROUP = 0x0012
+_FREE_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
+_DECODING_ERRORS = (
+    ValueError,
+    TypeError,
+    NotImplementedError,
+    OverflowError,
+    UnicodeError,
+    EOFError,
+    struct.error,
+    RecursionError,
+)
+"""What pydicom raises for values it cannot decode; the file is quarantined."""
+_PSEUDO_KINDS = {
+    "FULL_NAME": IdentifierKind.PERSON_NAME,
+    "GIVEN_NAME": IdentifierKind.PERSON_NAME,
+    "SURNAME": IdentifierKind.PERSON_NAME,
+    "LOCATION": IdentifierKind.ADDRESS,
+    "LOCATION_CA": IdentifierKind.ADDRESS,
+    "LOCATION_BC": IdentifierKind.ADDRESS,
+    "PHONE": IdentifierKind.PHONE,
+    "HEALTH_INSTITUTION": IdentifierKind.INSTITUTION,
+    "HEALTH_INSTITUTION_CA": IdentifierKind.INSTITUTION,
+}
+"""The identifier kind of an original a PSEUDO class replaces (IDs otherwise)."""
+
+
+class PayloadPolicy(StrEnum):
+    """What to do with a payload whose content cannot be cleaned."""
+
+    QUARANTINE = "quarantine"
+    """Refuse the file (the default)."""
+    ACCEPT = "accept"
+    """Write it: the user takes responsibility, and the output and report say so."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Engine behaviour a run may change (the rules decide everything else).
+
+    ``burned_in_annotation``: Burned In Annotation = YES with no pixel rule; by
+    default quarantined, since the pixels may show the name. ``ACCEPT`` writes the
+    file and records "burned-in annotation accepted" in De-identification Method.
+
+    ``encapsulated_documents``: an Encapsulated Document (PDF, CDA, STL...) cannot
+    be cleaned; by default quarantined. ``ACCEPT`` keeps the document as it is (not
+    scanned by the guard) and records it in De-identification Method.
+    """
+
+    burned_in_annotation: PayloadPolicy = PayloadPolicy.QUARANTINE
+    encapsulated_documents: PayloadPolicy = PayloadPolicy.QUARANTINE
+
+
+@dataclass(frozen=True, slots=True)
+class InspectRow:
+    """One element in ``deid inspect``: what the real run would do with it."""
+
+    path: str
+    keyword: str
+    vr: str
+    action: str
+    """:meth:`Action.describe` (``"engine: ..."`` for what the engine adds)."""
+    original: str | None
+    """The value before (``None`` for an element the engine adds)."""
+    result: str | None
+    """The value after (``None`` when removed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """Every element's row, and the outcome the real run would have."""
+
+    rows: tuple[InspectRow, ...]
+    outcome: Outcome
+
+
+@dataclass(slots=True)
+class _Plan:
+    steps: list[Step] = field(default_factory=list)
+    work: list[tuple[Step, Handler]] = field(default_factory=list)
+    kept_text: list[Step] = field(default_factory=list)
+    creators: list[tuple[Dataset, int]] = field(default_factory=list)
+    tally: Counter[str] = field(default_factory=Counter)
+    unreviewed_text: int = 0
+
+
+class Engine:
+    """Carries out the rules on one file at a time; one engine serves a whole run."""
+
+    def __init__(
+        self, rules: Rules, store: MappingStore, settings: EngineSettings | None = None
+    ) -> None:
+        self.rules = rules
+        self.store = store
+        self.settings = settings or EngineSettings()
+        self.trial = store.trial_info()
+        self.markers = _markers(rules)
+
+    def process(self, path: str | Path) -> Outcome:
+        """Read ``path`` (never modified) and de-identify it."""
+        try:
+            dataset = read_input(path)
+        except QuarantineError as exc:
+            return Quarantined(exc.reason, exc.message)
+        return self.deidentify(dataset)
+
+    def deidentify(self, dataset: FileDataset) -> Outcome:
+        """De-identify ``dataset`` in place; the result to write, or why not.
+
+        Errors of the mapping store (a vault that cannot be reached) are raised:
+        they stop the run, they are not the file's fault.
+        """
+        try:
+            return self._run(dataset, None)
+        except QuarantineError as exc:
+            return Quarantined(exc.reason, exc.message)
+
+    def inspect(self, dataset: FileDataset) -> Inspection:
+        """What :meth:`deidentify` does to each element, from the same code.
+
+        Run it with a throwaway store (:class:`~deid.store.memory.MemoryStore`): the
+        pseudonyms it shows are real proposals, kept nowhere. A payload that would
+        be quarantined is still shown element by element.
+        """
+        rows: list[InspectRow] = []
+        try:
+            outcome = self._run(dataset, rows)
+        except QuarantineError as exc:
+            outcome = Quarantined(exc.reason, exc.message)
+        return Inspection(tuple(rows), outcome)
+
+    # -- the steps ---------------------------------------------------------------
+
+    def _run(self, dataset: FileDataset, trace: list[InspectRow] | None) -> Outcome:
+        accepted, skip, refused = self._payloads(dataset)
+        if refused is not None and trace is None:
+            raise refused
+        plan = self._plan(dataset)
+        originals = _originals(plan.steps) if trace is not None else []
+        state = self._map(dataset, plan)
+        self._apply(dataset, plan, state, accepted)
+        if trace is not None:
+            trace.extend(_rows(dataset, plan.steps, originals))
+        if refused is not None:
+            raise refused
+        hit = Guard(state.identifiers, skip).scan(dataset, dataset.file_meta, dataset.preamble)
+        if hit is not None:
+            raise QuarantineError(QuarantineReason.IDENTIFIER_LEFT, hit.message())
+        return Deidentified(
+            dataset=dataset,
+            subject_id=state.enrollment.subject_id,
+            study_uid=str(dataset.get("StudyInstanceUID", "")),
+            series_uid=str(dataset.get("SeriesInstanceUID", "")),
+            instance_uid=str(dataset.SOPInstanceUID),
+            modality=str(dataset.get("Modality", "") or "OT"),
+            enrolled=state.enrollment.created,
+            actions=plan.tally,
+            unreviewed_text=plan.unreviewed_text,
+            accepted=tuple(accepted),
+        )
+
+    def _payloads(self, dataset: Dataset) -> tuple[list[str], set[int], QuarantineError | None]:
+        """Payloads that cannot be cleaned: accepted facts, guard skips, or a refusal."""
+        accepted: list[str] = []
+        skip: set[int] = set()
+        refused: QuarantineError | None = None
+        if ENCAPSULATED_DOCUMENT in dataset:
+            if self.settings.encapsulated_documents is PayloadPolicy.ACCEPT:
+                accepted.append("encapsulated document kept as the user's responsibility")
+                skip.add(ENCAPSULATED_DOCUMENT)
+            else:
+                refused = QuarantineError(
+                    QuarantineReason.ENCAPSULATED_DOCUMENT,
+                    "the file holds an encapsulated document (PDF, CDA...) whose content "
+                    "cannot be cleaned; accept such documents explicitly to write them",
+                )
+        burned = dataset.get(BURNED_IN_ANNOTATION)
+        if burned is not None and str(burned.value).strip().upper() == "YES":
+            if self.settings.burned_in_annotation is PayloadPolicy.ACCEPT:
+                accepted.append("burned-in annotation accepted as the user's responsibility")
+            elif refused is None:
+                refused = QuarantineError(
+                    QuarantineReason.BURNED_IN_ANNOTATION,
+                    "Burned In Annotation is YES and no pixel rule masks the text; "
+                    "accept burned-in annotation explicitly to write such files",
+                )
+        return accepted, skip, refused
+
+    def _plan(self, dataset: FileDataset) -> _Plan:
+        plan = _Plan()
+        rules, sop_class = self.rules, str(dataset.get("SOPClassUID", ""))
+        accept_documents = self.settings.encapsulated_documents is PayloadPolicy.ACCEPT
+
+        def visit(found: Visit) -> bool:
+            context = ElementContext(
+                found.tag,
+                found.vr,
+                found.keyword,
+                found.private_creator,
+                found.parents,
+                sop_class,
+            )
+            action = rules.action_for(context)
+            if found.tag == ENCAPSULATED_DOCUMENT and accept_documents and not found.path:
+                action = _ACCEPTED_DOCUMENT
+            step = Step(found, action)
+            plan.steps.append(step)
+            plan.tally[action.code.name] += 1
+            if action.unreviewed_text:
+                plan.unreviewed_text += 1
+            try:
+                handler = handler_for(action, found.vr, found.keyword)
+            except NotApplicableError as exc:
+                raise QuarantineError(
+                    QuarantineReason.INVALID_REPLACEMENT, f"{found.path_text()}: {exc}"
+                ) from None
+            if handler is not None:
+                plan.work.append((step, handler))
+            elif action.code is Code.KEEP and found.vr in _FREE_TEXT_VRS:
+                plan.kept_text.append(step)
+            if (found.tag >> 16) & 1 and 0x10 <= found.tag & 0xFFFF <= 0xFF:
+                plan.creators.append((found.dataset, found.tag))
+            return found.vr == "SQ" and action.code in SEQUENCE_KEEPING
+
+        try:
+            if dataset.file_meta is not None:
+                walk(dataset.file_meta, visit)
+            walk(dataset, visit)
+        except _DECODING_ERRORS as exc:
+            raise _malformed(exc) from None
+        return plan
+
+    def _map(self, dataset: FileDataset, plan: _Plan) -> FileState:
+        key = patient_key(dataset)
+        enrollment = self.store.enroll(key)
+        state = FileState(
+            enrollment=enrollment,
+            date_shift=timedelta(days=enrollment.date_offset_days),
+            identifiers=Identifiers(encodings=_encodings(dataset)),
+        )
+        current: Step | None = None
+        try:
+            for current in plan.steps:
+                _collect_identifiers(current, state.identifiers)
+            for current, handler in plan.work:
+                handler.collect(current, state)
+                if handler is SHIFT and current.visit.vr == "TM":
+                    state.moving_times.add((id(current.visit.dataset), current.visit.tag))
+        except _DECODING_ERRORS as exc:
+            raise _malformed(exc, current) from None
+        if state.wanted:
+            try:
+                state.pseudonyms = resolve_pseudonyms(self.store, state.wanted, propose)
+            except PseudonymCollisionError:
+                raise QuarantineError(
+                    QuarantineReason.PSEUDONYMS_EXHAUSTED,
+                    "the mapping store refused every fresh pseudonym proposed for this file",
+                ) from None
+        return state
+
+    def _apply(
+        self, dataset: FileDataset, plan: _Plan, state: FileState, accepted: list[str]
+    ) -> None:
+        current: Step | None = None
+        try:
+            for current, handler in plan.work:
+                handler.apply(current, state)
+            if plan.kept_text and state.identifiers.needles:
+                self._scrub_kept_text(plan.kept_text, state)
+            current = None
+            drop_orphan_creators(plan.creators)
+            cap_birth_date_of(dataset, state)
+            write_trial(dataset, self.trial, state.enrollment, self.markers, accepted)
+            self._add(dataset)
+            finish_file_meta(dataset)
+        except _DECODING_ERRORS as exc:
+            raise _malformed(exc, current) from None
+
+    @staticmethod
+    def _scrub_kept_text(steps: list[Step], state: FileState) -> None:
+        """Kept free text holding one of the file's identifiers is scrubbed, not kept:
+        the guard would refuse the file otherwise. A quick look at the raw value first,
+        so untouched text is never decoded."""
+        needles = [n.text for n in state.identifiers.patient_level()]
+        for step in steps:
+            if step.visit.tag not in step.visit.dataset:
+                continue
+            raw = step.visit.element.value
+            text = (raw.decode("latin-1") if isinstance(raw, bytes) else value_text(raw)).lower()
+            if any(needle in text for needle in needles):
+                SCRUB.apply(step, state)
+
+    def _add(self, dataset: Dataset) -> None:
+        """The recipe's ADDs, last: attributes the file lacks, at the top level."""
+        for addition in self.rules.additions:
+            if addition.tag in dataset:
+                continue  # present: the recipe's ADD acted on it as a REPLACE
+            try:
+                value = convert_text(addition.vr, addition.value)
+            except (ValueError, OverflowError):
+                raise QuarantineError(
+                    QuarantineReason.INVALID_REPLACEMENT,
+                    f"{addition.origin}: the value is not a valid {addition.vr} value",
+                ) from None
+            dataset.add_new(addition.tag, addition.vr, value)
+
+
+_ACCEPTED_DOCUMENT = Action(
+    Code.KEEP,
+    "engine setting: encapsulated documents accepted as the user's responsibility",
+    table_code="D",
+)
+
+
+def patient_key(dataset: Dataset) -> str:
+    """The key the patient is enrolled by (see the module docstring)."""
+    patient_id = _top_text(dataset, "PatientID")
+    if patient_id:
+        return f"id:{_top_text(dataset, 'IssuerOfPatientID')}|{patient_id}"
+    name = _top_text(dataset, "PatientName").rstrip("^=")
+    if name:
+        return f"name:{name}|{_top_text(dataset, 'PatientBirthDate')}"
+    study = _top_text(dataset, "StudyInstanceUID")
+    if study:
+        return f"study:{study}"
+    raise QuarantineError(
+        QuarantineReason.NO_PATIENT,
+        "the file has no Patient ID, Patient's Name or Study Instance UID to tell "
+        "which subject it belongs to",
+    )
+
+
+@cache
+def proposal_vr(kind: str) -> str:
+    """The VR a kind's pseudonyms are proposed for (one form per mapping)."""
+    if kind == UID_KIND:
+        return "UI"
+    pseudo_class = get_class(kind)
+    for vr in ("PN", "UI", "TM", "IS", "LO", "SH"):
+        if pseudo_class.accepts(vr):
+            return vr
+    return sorted(pseudo_class.vrs)[0]
+
+
+def propose(kind: str) -> str:
+    """A fresh random proposal for a mapping of ``kind``."""
+    if kind == UID_KIND:
+        return propose_uid()
+    return get_class(kind).propose(proposal_vr(kind))
+
+
+def _top_text(dataset: Dataset, keyword: str) -> str:
+    return value_text(dataset.get(keyword)).strip()
+
+
+def _collect_identifiers(step: Step, identifiers: Identifiers) -> None:
+    """An original that leaves the file because it identifies someone is a needle."""
+    action, visit = step.action, step.visit
+    if action.code is Code.KEEP or visit.tag >> 16 in (_TRIAL_GROUP, 0x0002):
+        return
+    kind = kind_of(visit.keyword, visit.vr)
+    if kind is None and action.code is Code.PSEUDO and action.pseudo_class:
+        pseudo_class = get_class(action.pseudo_class)
+        if pseudo_class.identifying and pseudo_class.name != "UID":
+            kind = _PSEUDO_KINDS.get(pseudo_class.name, IdentifierKind.OTHER_ID)
+    if kind is not None and kind is not IdentifierKind.UID:
+        identifiers.add(kind, step.text())
+
+
+def _encodings(dataset: Dataset) -> tuple[str, ...]:
+    charset = dataset.get("SpecificCharacterSet")
+    if not charset:
+        return ()
+    try:
+        return tuple(convert_encodings(charset))
+    except LookupError:
+        return ()
+
+
+def _malformed(exc: BaseException, step: Step | None = None) -> QuarantineError:
+    where = f" in {step.where()}" if step is not None else ""
+    return QuarantineError(
+        QuarantineReason.MALFORMED,
+        f"a value{where} cannot be decoded ({type(exc).__name__}); the file is damaged "
+        "or does not follow its VRs",
+    )
+
+
+def _markers(rules: Rules) -> Markers:
+    codes = [MethodCodeItem(c.value, c.scheme, c.meaning) for c in rules.method_codes()]
+    facts = [codes[0].meaning, *rules.option_titles()]
+    facts += [f"recipe: {recipe.source}" for recipe in rules.recipes]
+    facts += [f"accepted deviation: {d}" for d in rules.accepted_deviations]
+    if Option.RETAIN_LONG_MODIFIED_DATES in rules.options or _recipe_moves_dates(rules):
+        temporal = "MODIFIED"
+    elif Option.RETAIN_LONG_FULL_DATES in rules.options:
+        temporal = "UNMODIFIED"
+    else:
+        temporal = "REMOVED"
+    return Markers.build(facts, codes, temporal)
+
+
+def _recipe_moves_dates(rules: Rules) -> bool:
+    for recipe in rules.recipes:
+        for rule in recipe.rules:
+            if rule.jitter_days is not None or rule.pseudo_class in ("DATE", "DATETIME"):
+                return True
+    return False
+
+
+def _originals(steps: list[Step]) -> list[str | None]:
+    return [_display(step.visit.dataset.get(step.visit.tag)) for step in steps]
+
+
+def _rows(dataset: Dataset, steps: list[Step], originals: list[str | None]) -> list[InspectRow]:
+    rows = []
+    seen_top = set()
+    for step, original in zip(steps, originals, strict=True):
+        visit = step.visit
+        if not visit.path:
+            seen_top.add(visit.tag)
+        after = visit.dataset.get(visit.tag) if visit.tag in visit.dataset else None
+        rows.append(
+            InspectRow(
+                visit.path_text(),
+                visit.keyword,
+                visit.vr,
+                step.action.describe(),
+                original,
+                None if after is None else _display(after),
+            )
+        )
+    for tag in sorted(dataset.keys()):
+        if tag not in seen_top:
+            element = dataset[tag]
+            rows.append(
+                InspectRow(
+                    format_path((), tag),
+                    element.keyword,
+                    element.VR,
+                    "ADD (engine: trial attributes and de-identification markers)",
+                    None,
+                    _display(element),
+                )
+            )
+    return rows
+
+
+def _display(element: object) -> str | None:
+    if element is None:
+        return None
+    value = getattr(element, "value", element)
+    if isinstance(value, Sequence):
+        return f"<{len(value)} item(s)>"
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    text = value_text(value)
+    return text if len(text) <= 200 else text[:200] + "..."
