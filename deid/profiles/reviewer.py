@@ -32,7 +32,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydicom.datadict import DicomDictionary, keyword_for_tag
+from pydicom.datadict import DicomDictionary, RepeatersDictionary, keyword_for_tag
 
 from deid.actions import Action, Code, ElementContext
 from deid.profiles.options import Option
@@ -99,6 +99,11 @@ class Finding:
         return f"{self.line}:{self.fingerprint}"
 
     def __str__(self) -> str:
+        """One line: ``site.recipe line 12: KEEP PatientName``."""
+        return f"{self.source} line {self.line}: {self.rule_text or self.message}"
+
+    def render(self) -> str:
+        """Severity, message, rule and how to accept it, for people."""
         text = f"{self.source} line {self.line}: {self.severity.value}: {self.message}"
         if self.rule_text:
             text += f"\n    rule: {self.rule_text}"
@@ -118,7 +123,7 @@ class RecipeContradictionError(ValueError):
 
     def __init__(self, findings: Sequence[Finding]) -> None:
         self.findings = tuple(findings)
-        listing = "\n".join(str(f) for f in self.findings)
+        listing = "\n".join(f.render() for f in self.findings)
         super().__init__(
             f"the recipe contradicts the profile in {len(self.findings)} place"
             f"{'s' * (len(self.findings) != 1)}; fix each line or accept it:\n{listing}"
@@ -172,7 +177,7 @@ class ReviewReport:
 
     def render(self) -> str:
         """Human-readable report, one finding per paragraph, then a summary line."""
-        lines = [str(f) for f in self.findings]
+        lines = [f.render() for f in self.findings]
         counts = {s: sum(f.severity is s for f in self.findings) for s in Severity}
         counts[Severity.ERROR] += counts[Severity.INVALID]
         verdict = "OK: the recipe can run" if self.ok else "NOT OK: the recipe cannot run"
@@ -242,6 +247,8 @@ def _candidates(rules_profile: Rules) -> Iterator[int]:
     for tag in DicomDictionary:
         if tag >> 16 != 0x0002 and not tag >> 16 & 1:
             seen.add(tag)
+    # Repeating groups (curves 50xx, overlays 60xx...) as their first group.
+    seen.update(int(mask.replace("x", "0"), 16) for mask in RepeatersDictionary)
     yield from sorted(seen)
 
 

@@ -92,6 +92,11 @@ def test_field_expression_names_the_attributes_it_contradicts():
     assert "PatientBirthDate" in finding.message
 
 
+def test_expressions_reach_overlays():
+    finding = findings_by_line("KEEP startswith:Overlay")[3]
+    assert any("OverlayData" in a for a in finding.attributes)
+
+
 def test_expression_overridden_by_an_exact_rule_is_not_blamed_for_it():
     found = findings_by_line("KEEP startswith:PatientName\nBLANK PatientName\n")
     assert found == {}
