@@ -55,7 +55,7 @@ from deid.profiles.reviewer import (
 from deid.profiles.safe_private import SafePrivateList, load_safe_private
 from deid.profiles.table import ProfileTable, TableRow, is_overlay_group, load_table
 from deid.profiles.tags import tag_vr
-from deid.profiles.trial import PatientNamePolicy
+from deid.profiles.trial import PatientNamePolicy, trial_recipe
 from deid.profiles.unlisted import UnlistedPolicy
 
 _CACHE_LIMIT = 200_000
@@ -242,6 +242,7 @@ def build_rules(
     safe_private: SafePrivateList | None = None,
     recipe: Recipe | Sequence[Recipe] | None = None,
     accepted_deviations: Iterable[AcceptedDeviation | str] = (),
+    with_trial_recipe: bool = False,
 ) -> Rules:
     """The rules for the Basic Profile plus ``options``, with ``recipe`` on top.
 
@@ -252,6 +253,8 @@ def build_rules(
     ``safe_private`` replaces the shipped PS3.15 Table E.3.10-1 list used under
     Retain Safe Private. ``recipe`` is one recipe or layers of recipes, later
     layers winning (e.g. ``[trial_recipe(policy), user_recipe]``).
+    ``with_trial_recipe`` puts the default trial recipe, under
+    ``patient_name_policy``, beneath them (what ``deid run`` does).
 
     A recipe is reviewed first (:mod:`deid.profiles.reviewer`): every contradiction
     must be accepted with ``accepted_deviations`` (``LINE:FINGERPRINT`` of the last
@@ -264,6 +267,8 @@ def build_rules(
     recipes: tuple[Recipe, ...] = (
         () if recipe is None else (recipe,) if isinstance(recipe, Recipe) else tuple(recipe)
     )
+    if with_trial_recipe:
+        recipes = (trial_recipe(patient_name_policy), *recipes)
     table = load_table()
     safe_list = safe_private if safe_private is not None else load_safe_private()
     profile = Rules(

@@ -195,6 +195,20 @@ def test_trial_recipe_follows_the_patient_name_policy():
     assert default.action_for(ctx(0x00100020, "LO", "PatientID")).pseudo_class == "SUBJECT_ID"
 
 
+def test_build_rules_can_layer_the_trial_recipe_itself():
+    user = parse_recipe(HEAD + "BLANK AccessionNumber\n", "user.recipe")
+    rules = build_rules(
+        [],
+        recipe=user,
+        with_trial_recipe=True,
+        patient_name_policy=PatientNamePolicy.SUBJECT_ID,
+    )
+    assert [r.source for r in rules.recipes] == ["default trial recipe", "user.recipe"]
+    assert rules.action_for(ctx(0x00100010, "PN", "PatientName")).pseudo_class == "SUBJECT_ID"
+    assert rules.action_for(ctx(0x00080050, "SH", "AccessionNumber")).code is Code.BLANK
+    assert rules.patient_name_policy is PatientNamePolicy.SUBJECT_ID
+
+
 def test_recipe_file(tmp_path: Path):
     path = tmp_path / "site.recipe"
     path.write_text(HEAD + "KEEP SeriesDescription\n", "utf-8")
