@@ -4,6 +4,14 @@ Build once per run with :func:`build_rules`, then ask
 :meth:`Rules.action_for` for every element of every file.
 """
 
+from deid.profiles.describe import (
+    OptionDescription,
+    PseudoClassDescription,
+    describe_options,
+    describe_pseudo_classes,
+    options_table,
+    pseudo_classes_table,
+)
 from deid.profiles.options import (
     BASIC_PROFILE_CODE,
     DEFAULT_TRIAL_OPTIONS,
@@ -62,9 +70,11 @@ __all__ = [
     "Finding",
     "MethodCode",
     "Option",
+    "OptionDescription",
     "OptionError",
     "PatientNamePolicy",
     "ProfileTable",
+    "PseudoClassDescription",
     "Recipe",
     "RecipeContradictionError",
     "RecipeError",
@@ -78,15 +88,19 @@ __all__ = [
     "TableRow",
     "build_rules",
     "check_recipe_file",
+    "describe_options",
+    "describe_pseudo_classes",
     "effective_code",
     "load_recipe_file",
     "load_safe_private",
     "load_safe_private_file",
     "load_table",
     "method_codes",
+    "options_table",
     "parse_option",
     "parse_recipe",
     "parse_variables",
+    "pseudo_classes_table",
     "review",
     "row_action",
     "rule_fingerprint",
