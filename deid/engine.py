@@ -69,6 +69,7 @@ from deid.walk import Visit, format_path, value_text, walk
 ENCAPSULATED_DOCUMENT = 0x00420011
 BURNED_IN_ANNOTATION = 0x00280301
 _TRIAL_GROUP = 0x0012
+_STAYING = frozenset({Code.KEEP, Code.JITTER})
 _FREE_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
 _DECODING_ERRORS = (
     ValueError,
@@ -424,9 +425,15 @@ def _top_text(dataset: Dataset, keyword: str) -> str:
 
 
 def _collect_identifiers(step: Step, identifiers: Identifiers) -> None:
-    """An original that leaves the file because it identifies someone is a needle."""
+    """An original that leaves the file because it identifies someone is a needle.
+
+    Values that stay (K, JITTER, C on text: cleaned in place) are not needles: a
+    kept value cannot leak itself.
+    """
     action, visit = step.action, step.visit
-    if action.code is Code.KEEP or visit.tag >> 16 in (_TRIAL_GROUP, 0x0002):
+    if action.code in _STAYING or visit.tag >> 16 in (_TRIAL_GROUP, 0x0002):
+        return
+    if action.code is Code.CLEAN and visit.vr != "PN":
         return
     kind = kind_of(visit.keyword, visit.vr)
     if kind is None and action.code is Code.PSEUDO and action.pseudo_class:
