@@ -299,7 +299,7 @@ class _Writer:
         root: Path,
         seed: int,
         transfer_syntaxes: Sequence[UID],
-        on_file: Callable[[], None] | None,
+        on_file: Callable[[], object] | None,
     ) -> None:
         self.root = root
         self.on_file = on_file
@@ -974,7 +974,7 @@ def generate_corpus(
     transfer_syntaxes: Sequence[str] = tuple(TRANSFER_SYNTAXES.values()),
     include_documents: bool = True,
     include_bad_files: bool = False,
-    on_file: Callable[[], None] | None = None,
+    on_file: Callable[[], object] | None = None,
 ) -> CorpusManifest:
     """Write an identifiable corpus under ``out_dir`` and return its manifest.
 

@@ -13,6 +13,7 @@ Temporary names start with :data:`TEMP_PREFIX`; a new run removes any left over.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import string
@@ -104,6 +105,12 @@ def write_atomic(target: Path, write: Callable[[BinaryIO], object]) -> None:
         with suppress(FileNotFoundError):
             Path(temp_name).unlink()
         raise
+
+
+def write_json_atomic(target: Path, document: object) -> None:
+    """Write ``document`` as indented JSON, atomically."""
+    text = json.dumps(document, indent=1) + "\n"
+    write_atomic(target, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def copy_atomic(source: Path, target: Path, chunk_size: int = 1 << 20) -> None:

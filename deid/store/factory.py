@@ -149,17 +149,22 @@ class SharedStoreClient:
 
 @contextmanager
 def run_scoped_store(
-    config: TrialConfig, site: str, context: BaseContext | None = None
+    config: TrialConfig,
+    site: str,
+    context: BaseContext | None = None,
+    *,
+    anonymized: bool = True,
 ) -> Iterator[Any]:
-    """Serve one anonymizing :class:`MemoryStore` from a child process for this run.
+    """Serve one :class:`MemoryStore` from a child process, for every worker alike.
 
     Yields a picklable proxy; wrap it in :class:`SharedStoreClient` in each worker.
-    Every mapping is gone when the block ends.
+    Every mapping is gone when the block ends. ``anonymized`` marks the store as
+    run-scoped (``--anonymize``), which the output records.
     """
     manager = _StoreManager(ctx=context or multiprocessing.get_context())
     manager.start()
     try:
-        yield manager.MemoryStore(config, site, anonymized=True)  # type: ignore[attr-defined]
+        yield manager.MemoryStore(config, site, anonymized=anonymized)  # type: ignore[attr-defined]
     finally:
         manager.shutdown()
 

@@ -81,7 +81,7 @@ def test_write_atomic_replaces_whole_or_leaves_the_old_file(tmp_path: Path) -> N
 def test_copy_atomic_copies_without_touching_the_source(tmp_path: Path) -> None:
     source = tmp_path / "in.dcm"
     source.write_bytes(os.urandom(3_000_000))
-    os.chmod(source, 0o444)
+    source.chmod(0o444)
     before = source.stat()
     copy_atomic(source, tmp_path / "q" / "copy.orig", chunk_size=1 << 16)
     assert (tmp_path / "q" / "copy.orig").read_bytes() == source.read_bytes()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -12,22 +11,11 @@ import faker.providers.person.fr_CA as faker_fr_ca
 import pydicom
 import pytest
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian
 
 from deid import corpus
 from deid.corpus import TRANSFER_SYNTAXES, CorpusManifest, generate_corpus
-
-
-def _plain_bytes(path: Path) -> bytes:
-    """The file's bytes with a deflated data set inflated, for substring checks."""
-    data = path.read_bytes()
-    if data[128:132] != b"DICM":
-        return data
-    meta = pydicom.dcmread(path, stop_before_pixels=True).file_meta
-    if meta.TransferSyntaxUID != DeflatedExplicitVRLittleEndian:
-        return data
-    start = 132 + 12 + meta.FileMetaInformationGroupLength
-    return data[:start] + zlib.decompress(data[start:], -zlib.MAX_WBITS)
+from tests.deid.batch_support import plain_bytes
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +49,7 @@ def test_manifest_lists_every_file_written(small: CorpusManifest) -> None:
 
 def test_every_original_listed_is_really_in_the_file(small: CorpusManifest) -> None:
     for entry in small.files:
-        data = _plain_bytes(small.root / entry.path).lower()
+        data = plain_bytes(small.root / entry.path).lower()
         missing = [o for o in entry.originals if o.lower().encode() not in data]
         assert not missing, f"{entry.path}: manifest lists values not in the file: {missing}"
         assert entry.originals
