@@ -41,7 +41,7 @@ from pydicom.uid import (
 from pydicom.valuerep import VR
 
 from deid.outcome import QuarantineError, QuarantineReason
-from deid.walk import dictionary_vr, tag_name
+from deid.walk import dictionary_vr, element_text, tag_name
 
 NATIVE_TRANSFER_SYNTAXES = (
     ImplicitVRLittleEndian,
@@ -102,22 +102,20 @@ def check_dataset(dataset: FileDataset) -> None:
     syntax = dataset.file_meta.get("TransferSyntaxUID") if dataset.file_meta else None
     if syntax is None:
         raise QuarantineError(
-            QuarantineReason.TRUNCATED,
-            "the file meta has no Transfer Syntax UID (cut short or not a Part 10 file)",
+            QuarantineReason.MALFORMED,
+            "the file meta has no Transfer Syntax UID, so the data set's encoding is unknown",
         )
     if syntax not in _KNOWN_SYNTAXES or not syntax.is_transfer_syntax:
         raise QuarantineError(
             QuarantineReason.UNSUPPORTED_TRANSFER_SYNTAX,
             "the transfer syntax is private or unknown, so the data set cannot be decoded",
         )
-    # Tags, not ``for element in dataset``: iterating a Dataset decodes every value.
-    for tag in dataset.keys():  # noqa: SIM118
-        element = dataset.get_item(tag, keep_deferred=True)
+    # values(), not ``for element in dataset``: iterating a Dataset decodes every value.
+    for element in dataset.values():
         if isinstance(element, RawDataElement):
             _check_raw(element)
     for required, keyword in ((0x00080016, "SOPClassUID"), (0x00080018, "SOPInstanceUID")):
-        found = dataset.get(required)
-        if found is None or not found.value:
+        if not element_text(dataset, required):
             raise QuarantineError(
                 QuarantineReason.NOT_AN_INSTANCE,
                 f"the file has no {keyword}: it is not a composite instance (a DICOMDIR?)",

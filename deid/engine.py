@@ -32,13 +32,16 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from pydicom.charset import convert_encodings
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.sequence import Sequence
 
@@ -53,22 +56,30 @@ from deid.handlers import (
     Step,
     handler_for,
 )
-from deid.handlers.dates import SHIFT, cap_birth_date_of
+from deid.handlers.dates import AGE, SHIFT, cap_birth_date_of
 from deid.handlers.fixed import convert_text
 from deid.handlers.private import drop_orphan_creators
 from deid.handlers.text import SCRUB
-from deid.handlers.trial import Markers, MethodCodeItem, finish_file_meta, write_trial
+from deid.handlers.trial import Markers, MethodCodeItem, TrialWriter, finish_file_meta
 from deid.identifiers import IdentifierKind, Identifiers, kind_of
 from deid.outcome import Deidentified, Outcome, Quarantined, QuarantineError, QuarantineReason
 from deid.profiles import Option, Rules
 from deid.pseudo import get_class
-from deid.store.protocol import MappingStore, PseudonymCollisionError, resolve_pseudonyms
+from deid.store.protocol import (
+    Enrollment,
+    MappingStore,
+    PseudonymCollisionError,
+    resolve_pseudonyms,
+)
 from deid.uids import UID_KIND, propose_uid
-from deid.walk import Visit, format_path, value_text, walk
+from deid.walk import Visit, element_text, format_path, value_text, walk
 
 ENCAPSULATED_DOCUMENT = 0x00420011
 BURNED_IN_ANNOTATION = 0x00280301
 _TRIAL_GROUP = 0x0012
+_CACHE_LIMIT = 100_000
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 _STAYING = frozenset({Code.KEEP, Code.JITTER})
 _FREE_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
 _DECODING_ERRORS = (
@@ -151,8 +162,12 @@ class _Plan:
     work: list[tuple[Step, Handler]] = field(default_factory=list)
     kept_text: list[Step] = field(default_factory=list)
     creators: list[tuple[Dataset, int]] = field(default_factory=list)
-    tally: Counter[str] = field(default_factory=Counter)
+    codes: list[Code] = field(default_factory=list)
     unreviewed_text: int = 0
+
+    def tally(self) -> Counter[str]:
+        """How many elements got each action, by code name."""
+        return Counter({code.name: count for code, count in Counter(self.codes).items()})
 
 
 class Engine:
@@ -166,6 +181,13 @@ class Engine:
         self.settings = settings or EngineSettings()
         self.trial = store.trial_info()
         self.markers = _markers(rules)
+        self._trial_writer = TrialWriter(self.trial, self.markers)
+        # What the store answered before. A mapping never changes once made (the
+        # store's existing mapping always wins), so an answer can be reused for the
+        # next files of the run: no proposal, no round trip for known originals.
+        self._pseudonyms: dict[tuple[str, str], str] = {}
+        self._handlers: dict[tuple[int, str, str], tuple[Action, Handler | None]] = {}
+        self._enrollments: dict[str, Enrollment] = {}
 
     def process(self, path: str | Path) -> Outcome:
         """Read ``path`` (never modified) and de-identify it."""
@@ -220,12 +242,12 @@ class Engine:
         return Deidentified(
             dataset=dataset,
             subject_id=state.enrollment.subject_id,
-            study_uid=str(dataset.get("StudyInstanceUID", "")),
-            series_uid=str(dataset.get("SeriesInstanceUID", "")),
-            instance_uid=str(dataset.SOPInstanceUID),
-            modality=str(dataset.get("Modality", "") or "OT"),
+            study_uid=element_text(dataset, 0x0020000D),
+            series_uid=element_text(dataset, 0x0020000E),
+            instance_uid=element_text(dataset, 0x00080018),
+            modality=element_text(dataset, 0x00080060) or "OT",
             enrolled=state.enrollment.created,
-            actions=plan.tally,
+            actions=plan.tally(),
             unreviewed_text=plan.unreviewed_text,
             accepted=tuple(accepted),
         )
@@ -245,8 +267,7 @@ class Engine:
                     "the file holds an encapsulated document (PDF, CDA...) whose content "
                     "cannot be cleaned; accept such documents explicitly to write them",
                 )
-        burned = dataset.get(BURNED_IN_ANNOTATION)
-        if burned is not None and str(burned.value).strip().upper() == "YES":
+        if element_text(dataset, BURNED_IN_ANNOTATION).upper() == "YES":
             if self.settings.burned_in_annotation is PayloadPolicy.ACCEPT:
                 accepted.append("burned-in annotation accepted as the user's responsibility")
             elif refused is None:
@@ -259,39 +280,48 @@ class Engine:
 
     def _plan(self, dataset: FileDataset) -> _Plan:
         plan = _Plan()
-        rules, sop_class = self.rules, str(dataset.get("SOPClassUID", ""))
+        rules, sop_class = self.rules, element_text(dataset, 0x00080016)
+        codec = _codec(dataset)
+        nested_charset = False
         accept_documents = self.settings.encapsulated_documents is PayloadPolicy.ACCEPT
 
+        action_for, handlers = rules.action_for, self._handlers
+        steps, work, codes = plan.steps, plan.work, plan.codes
+
+        # Called for every element of every file: kept lean on purpose.
         def visit(found: Visit) -> bool:
+            tag, vr, path = found.tag, found.vr, found.path
+            parents = tuple(t for t, _ in path) if path else ()
             context = ElementContext(
-                found.tag,
-                found.vr,
-                found.keyword,
-                found.private_creator,
-                found.parents,
-                sop_class,
+                tag, vr, found.keyword, found.private_creator, parents, sop_class
             )
-            action = rules.action_for(context)
-            if found.tag == ENCAPSULATED_DOCUMENT and accept_documents and not found.path:
+            action = action_for(context)
+            if tag == ENCAPSULATED_DOCUMENT and accept_documents and not path:
                 action = _ACCEPTED_DOCUMENT
-            step = Step(found, action)
-            plan.steps.append(step)
-            plan.tally[action.code.name] += 1
-            if action.unreviewed_text:
-                plan.unreviewed_text += 1
-            try:
-                handler = handler_for(action, found.vr, found.keyword)
-            except NotApplicableError as exc:
-                raise QuarantineError(
-                    QuarantineReason.INVALID_REPLACEMENT, f"{found.path_text()}: {exc}"
-                ) from None
-            if handler is not None:
-                plan.work.append((step, handler))
-            elif action.code is Code.KEEP and found.vr in _FREE_TEXT_VRS:
-                plan.kept_text.append(step)
-            if (found.tag >> 16) & 1 and 0x10 <= found.tag & 0xFFFF <= 0xFF:
-                plan.creators.append((found.dataset, found.tag))
-            return found.vr == "SQ" and action.code in SEQUENCE_KEEPING
+            elif tag == 0x00080005 and path:
+                nonlocal nested_charset
+                nested_charset = True
+            step = Step(found, action, codec)
+            steps.append(step)
+            code = action.code
+            codes.append(code)
+            if code is Code.KEEP:
+                if vr in _FREE_TEXT_VRS:
+                    plan.kept_text.append(step)
+                elif vr == "AS":
+                    work.append((step, AGE))
+            else:
+                # Handlers depend on the action, the VR and the keyword; actions are
+                # shared objects of the rules' cache, so their identity keys this one.
+                key = (id(action), vr, found.keyword)
+                known = handlers.get(key)
+                if known is None or known[0] is not action:
+                    known = handlers[key] = (action, _handler(action, found))
+                if known[1] is not None:
+                    work.append((step, known[1]))
+            if tag & 0x10000 and 0x10 <= tag & 0xFFFF <= 0xFF:
+                plan.creators.append((found.dataset, tag))
+            return vr == "SQ" and code in SEQUENCE_KEEPING
 
         try:
             if dataset.file_meta is not None:
@@ -299,11 +329,18 @@ class Engine:
             walk(dataset, visit)
         except _DECODING_ERRORS as exc:
             raise _malformed(exc) from None
+        if nested_charset:  # an item with its own character set: let pydicom decode
+            for step in plan.steps:
+                step.codec = None
+        plan.unreviewed_text = sum(1 for step in steps if step.action.unreviewed_text)
         return plan
 
     def _map(self, dataset: FileDataset, plan: _Plan) -> FileState:
         key = patient_key(dataset)
-        enrollment = self.store.enroll(key)
+        enrollment = self._enrollments.get(key)
+        if enrollment is None:
+            enrollment = self.store.enroll(key)
+            self._remember(self._enrollments, key, replace(enrollment, created=False))
         state = FileState(
             enrollment=enrollment,
             date_shift=timedelta(days=enrollment.date_offset_days),
@@ -316,18 +353,30 @@ class Engine:
             for current, handler in plan.work:
                 handler.collect(current, state)
                 if handler is SHIFT and current.visit.vr == "TM":
-                    state.moving_times.add((id(current.visit.dataset), current.visit.tag))
+                    place = (id(current.visit.dataset), current.visit.tag)
+                    state.moving_times[place] = current.text()
         except _DECODING_ERRORS as exc:
             raise _malformed(exc, current) from None
-        if state.wanted:
+        known = self._pseudonyms
+        unknown = [wanted for wanted in dict.fromkeys(state.wanted) if wanted not in known]
+        if unknown:
             try:
-                state.pseudonyms = resolve_pseudonyms(self.store, state.wanted, propose)
+                answers = resolve_pseudonyms(self.store, unknown, propose)
             except PseudonymCollisionError:
                 raise QuarantineError(
                     QuarantineReason.PSEUDONYMS_EXHAUSTED,
                     "the mapping store refused every fresh pseudonym proposed for this file",
                 ) from None
+            for wanted, pseudonym in answers.items():
+                self._remember(known, wanted, pseudonym)
+        state.pseudonyms = known
         return state
+
+    @staticmethod
+    def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()  # bounded memory in very long runs; the store still answers
+        cache[key] = value
 
     def _apply(
         self, dataset: FileDataset, plan: _Plan, state: FileState, accepted: list[str]
@@ -341,7 +390,7 @@ class Engine:
             current = None
             drop_orphan_creators(plan.creators)
             cap_birth_date_of(dataset, state)
-            write_trial(dataset, self.trial, state.enrollment, self.markers, accepted)
+            self._trial_writer.write(dataset, state.enrollment, accepted)
             self._add(dataset)
             finish_file_meta(dataset)
         except _DECODING_ERRORS as exc:
@@ -352,13 +401,16 @@ class Engine:
         """Kept free text holding one of the file's identifiers is scrubbed, not kept:
         the guard would refuse the file otherwise. A quick look at the raw value first,
         so untouched text is never decoded."""
-        needles = [n.text for n in state.identifiers.patient_level()]
+        texts = []
         for step in steps:
-            if step.visit.tag not in step.visit.dataset:
-                continue
             raw = step.visit.element.value
-            text = (raw.decode("latin-1") if isinstance(raw, bytes) else value_text(raw)).lower()
-            if any(needle in text for needle in needles):
+            texts.append(raw.decode("latin-1") if isinstance(raw, bytes) else value_text(raw))
+        haystack = "\x00".join(texts).lower()
+        if not any(n.text in haystack for n in state.identifiers.needles.values()):
+            return  # the common case: one search per needle, nothing decoded
+        for step, text in zip(steps, texts, strict=True):
+            lowered = text.lower()
+            if any(n.text in lowered for n in state.identifiers.needles.values()):
                 SCRUB.apply(step, state)
 
     def _add(self, dataset: Dataset) -> None:
@@ -374,6 +426,15 @@ class Engine:
                     f"{addition.origin}: the value is not a valid {addition.vr} value",
                 ) from None
             dataset.add_new(addition.tag, addition.vr, value)
+
+
+def _handler(action: Action, found: Visit) -> Handler | None:
+    try:
+        return handler_for(action, found.vr, found.keyword)
+    except NotApplicableError as exc:
+        raise QuarantineError(
+            QuarantineReason.INVALID_REPLACEMENT, f"{found.path_text()}: {exc}"
+        ) from None
 
 
 _ACCEPTED_DOCUMENT = Action(
@@ -421,7 +482,11 @@ def propose(kind: str) -> str:
 
 
 def _top_text(dataset: Dataset, keyword: str) -> str:
-    return value_text(dataset.get(keyword)).strip()
+    tag = tag_for_keyword(keyword)
+    assert tag is not None, keyword
+    if keyword == "PatientName" or not isinstance(dataset.get_item(tag), RawDataElement):
+        return value_text(dataset.get(keyword)).strip()  # decoded with its character set
+    return element_text(dataset, tag)
 
 
 def _collect_identifiers(step: Step, identifiers: Identifiers) -> None:
@@ -444,12 +509,22 @@ def _collect_identifiers(step: Step, identifiers: Identifiers) -> None:
         identifiers.add(kind, step.text())
 
 
+def _codec(dataset: Dataset) -> str | None:
+    """The one Python codec raw text of this file decodes with, if there is one."""
+    encodings = _encodings(dataset)
+    if not encodings:
+        return "latin-1"  # the default repertoire (ASCII), read byte for byte
+    if len(encodings) > 1 or "2022" in encodings[0]:
+        return None  # code extensions switch character sets inside values
+    return encodings[0]
+
+
 def _encodings(dataset: Dataset) -> tuple[str, ...]:
-    charset = dataset.get("SpecificCharacterSet")
+    charset = element_text(dataset, 0x00080005)
     if not charset:
         return ()
     try:
-        return tuple(convert_encodings(charset))
+        return tuple(convert_encodings([term.strip() for term in charset.split("\\")]))
     except LookupError:
         return ()
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import Enum
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
@@ -45,17 +44,14 @@ _DATE_VRS = frozenset({"DA", "DT", "TM"})
 _UID_BOUNDARY = frozenset("0123456789.")
 
 
-class _Category(Enum):
-    TEXT = "text"
-    UID = "uid"
-    DATE = "date"
-    BYTES = "bytes"
+# Haystack categories (plain ints: they key a dict per needle on the hot path).
+_TEXT, _UID, _DATE, _BYTES = range(4)
 
 
 _CATEGORIES_FOR_NEEDLE = {
-    "uid": (_Category.UID, _Category.TEXT, _Category.BYTES),
-    "date": (_Category.TEXT, _Category.BYTES, _Category.DATE),
-    "other": (_Category.TEXT, _Category.BYTES),
+    "uid": (_UID, _TEXT, _BYTES),
+    "date": (_TEXT, _BYTES, _DATE),
+    "other": (_TEXT, _BYTES),
 }
 
 
@@ -123,25 +119,24 @@ class Guard:
         self, dataset: Dataset, file_meta: Dataset | None, preamble: bytes | None
     ) -> GuardHit | None:
         """The first identifier found in the result, or ``None`` when it is clean."""
-        stacks = {category: _Haystack() for category in _Category}
+        stacks = [_Haystack() for _ in range(4)]
         if preamble:
-            stacks[_Category.BYTES].add(preamble.decode("latin-1"), "preamble")
+            stacks[_BYTES].add(preamble.decode("latin-1"), "preamble")
         if file_meta is not None:
             walk(file_meta, self._collector(stacks, in_meta=True))
         walk(dataset, self._collector(stacks, in_meta=False))
-        for stack in stacks.values():
+        for stack in stacks:
             stack.seal()
+        present: dict[tuple[int, str], bool] = {}
         for needle in self._needles:
-            hit = self._find(needle, stacks)
+            hit = self._find(needle, stacks, present)
             if hit is not None:
                 return hit
         if preamble and preamble.strip(b"\x00"):
             return GuardHit("preamble", "non-zero bytes")
         return None
 
-    def _collector(
-        self, stacks: dict[_Category, _Haystack], in_meta: bool
-    ) -> Callable[[Visit], bool]:
+    def _collector(self, stacks: list[_Haystack], in_meta: bool) -> Callable[[Visit], bool]:
         skip = self._skip
 
         def collect(visit: Visit) -> bool:
@@ -155,7 +150,12 @@ class Guard:
 
         return collect
 
-    def _find(self, needle: Needle, stacks: dict[_Category, _Haystack]) -> GuardHit | None:
+    def _find(
+        self,
+        needle: Needle,
+        stacks: list[_Haystack],
+        present: dict[tuple[int, str], bool],
+    ) -> GuardHit | None:
         group = (
             "uid"
             if needle.is_uid
@@ -167,6 +167,12 @@ class Guard:
         for category in _CATEGORIES_FOR_NEEDLE[group]:
             stack = stacks[category]
             hay = stack.text
+            key = needle.key or text
+            found = present.get((category, key))
+            if found is None:  # one search per key: most needles share a few keys
+                found = present[(category, key)] = key in hay
+            if not found:
+                continue
             start = hay.find(text)
             while start != -1:
                 end = start + len(text)
@@ -174,7 +180,7 @@ class Guard:
                 after = hay[end] if end < len(hay) else "\x00"
                 if needle.is_uid:
                     bounded = before not in _UID_BOUNDARY and after not in _UID_BOUNDARY
-                elif category is _Category.DATE:
+                elif category == _DATE:
                     # A DT that begins with the birth date (19800102120000) still reveals it.
                     bounded = not before.isalnum()
                 else:
@@ -185,14 +191,14 @@ class Guard:
         return None
 
 
-def _category(vr: str) -> _Category:
+def _category(vr: str) -> int:
     if vr in _TEXT_VRS:
-        return _Category.TEXT
+        return _TEXT
     if vr == "UI":
-        return _Category.UID
+        return _UID
     if vr in _DATE_VRS:
-        return _Category.DATE
-    return _Category.BYTES
+        return _DATE
+    return _BYTES
 
 
 def _as_text(visit: Visit) -> str:

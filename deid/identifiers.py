@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
+from functools import lru_cache
 
 from pydicom.charset import encode_string
 
@@ -112,6 +113,9 @@ class Needle:
 
     text: str
     kind: IdentifierKind
+    key: str = ""
+    """A short part every occurrence contains (the family name of ``John Smith``, the
+    year of a date): the guard looks for it once before looking for the needle."""
 
     @property
     def is_uid(self) -> bool:
@@ -134,18 +138,8 @@ class Identifiers:
         for item in value.split("\\"):
             item = item.strip()
             if item:
-                for spelling in _spellings(kind, item):
-                    self._add_needle(spelling, kind)
-
-    def _add_needle(self, spelling: str, kind: IdentifierKind) -> None:
-        text = spelling.strip().lower()
-        if len(re.sub(r"[\W_]", "", text)) < MIN_TOKEN:
-            return
-        self.needles.setdefault(text, Needle(text, kind))
-        if self.encodings and not text.isascii():
-            encoded = encode_string(spelling.strip(), list(self.encodings))
-            raw_text = encoded.decode("latin-1").lower()
-            self.needles.setdefault(raw_text, Needle(raw_text, kind))
+                for needle in needles_of(kind, item, self.encodings):
+                    self.needles.setdefault(needle.text, needle)
 
     def extend(self, values: Iterable[tuple[IdentifierKind, str]]) -> None:
         """Collect several (kind, original) values."""
@@ -160,6 +154,33 @@ class Identifiers:
                 key=lambda n: (-len(n.text), n.text),
             )
         )
+
+
+@lru_cache(maxsize=4096)
+def needles_of(kind: IdentifierKind, value: str, encodings: tuple[str, ...]) -> tuple[Needle, ...]:
+    """The needles of one original (cached: a patient's name recurs in every file)."""
+    found: dict[str, Needle] = {}
+    for spelling in _spellings(kind, value):
+        spelling = spelling.strip()
+        text = spelling.lower()
+        if len(text) < MIN_TOKEN or sum(c.isalnum() for c in text) < MIN_TOKEN:
+            continue
+        found.setdefault(text, Needle(text, kind))
+        if encodings and not text.isascii():
+            raw_text = encode_string(spelling, list(encodings)).decode("latin-1").lower()
+            found.setdefault(raw_text, Needle(raw_text, kind))
+    keys = sorted({*found, *_key_hints(kind, value)}, key=len)
+    return tuple(Needle(n.text, kind, next(k for k in keys if k in n.text)) for n in found.values())
+
+
+def _key_hints(kind: IdentifierKind, value: str) -> list[str]:
+    """Keys that are not needles themselves: the year every spelling of a date holds."""
+    if kind is IdentifierKind.BIRTH_DATE:
+        try:
+            return [f"{parse_da(value).year:04d}"]
+        except DateValueError:
+            return []
+    return []
 
 
 def _spellings(kind: IdentifierKind, value: str) -> list[str]:

@@ -9,7 +9,7 @@ parsed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -40,7 +40,7 @@ class Visit:
     @property
     def parents(self) -> tuple[int, ...]:
         """Tags of the enclosing sequences, outermost first."""
-        return tuple(tag for tag, _ in self.path)
+        return tuple(tag for tag, _ in self.path) if self.path else ()
 
     @property
     def is_raw(self) -> bool:
@@ -84,14 +84,6 @@ def dictionary_vr(tag: int, private_creator: str | None = None) -> str:
     return vr.split(" ", 1)[0]
 
 
-def element_vr(element: DataElement | RawDataElement, private_creator: str | None) -> str:
-    """The element's VR: as read (explicit VR), else from the dictionaries."""
-    vr = element.VR
-    if vr:
-        return str(vr)
-    return dictionary_vr(element.tag, private_creator)
-
-
 def private_creator_of(dataset: Dataset, tag: int) -> str | None:
     """The Private Creator value that reserves a private element's block.
 
@@ -117,32 +109,24 @@ def private_creator_of(dataset: Dataset, tag: int) -> str | None:
 
 
 def walk(dataset: Dataset, visit: Callable[[Visit], bool], path: Path = ()) -> None:
-    """Call ``visit`` for every element of ``dataset`` in tag order, depth first.
+    """Call ``visit`` for every element of ``dataset`` in the data set's order (tag
+    order for one read from a file), depth first.
 
     When ``visit`` returns True for a sequence, its items are walked next (before
     the sequence's next sibling). Values are not decoded; a raw sequence that is
     descended into is parsed. The dataset must not change shape during the walk.
     """
-    stack: list[tuple[Dataset, Path, Iterator[int]]] = [
-        (dataset, path, iter(sorted(dataset.keys())))
-    ]
-    while stack:
-        current, current_path, tags = stack[-1]
-        tag = next(tags, None)
-        if tag is None:
-            stack.pop()
-            continue
-        element = current.get_item(tag, keep_deferred=True)
-        if element is None:
-            continue
-        creator = private_creator_of(current, tag)
-        vr = element_vr(element, creator)
-        found = Visit(current, int(tag), vr, _keyword(tag), element, current_path, creator)
-        if visit(found) and vr == "SQ":
-            items = current[tag].value
-            for index in range(len(items) - 1, -1, -1):
-                item = items[index]
-                stack.append((item, (*current_path, (int(tag), index)), iter(sorted(item.keys()))))
+    # items() hands out elements as stored, raw ones undecoded (get_item per tag
+    # would cost a Tag() conversion each).
+    for key, element in list(dataset.items()):
+        tag = int(key)  # plain ints from here: BaseTag compares in Python, ints in C
+        creator = private_creator_of(dataset, tag) if tag & 0x10000 else None
+        vr = element.VR or dictionary_vr(tag, creator)
+        if vr == "UN" and creator is None:
+            vr = dictionary_vr(tag)  # a standard element sent as UN: its real VR
+        if visit(Visit(dataset, tag, vr, _keyword(tag), element, path, creator)) and vr == "SQ":
+            for index, item in enumerate(dataset[tag].value):
+                walk(item, visit, (*path, (tag, index)))
 
 
 def visits(dataset: Dataset) -> list[Visit]:
@@ -170,3 +154,20 @@ def value_text(value: object) -> str:
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("latin-1")
     return str(value)
+
+
+def element_text(dataset: Dataset, tag: int) -> str:
+    """The value of ``tag`` in ``dataset`` as text, ``""`` when absent or empty.
+
+    A raw value is read from its bytes (Latin-1, byte for byte: for the UIDs, codes
+    and dates this is used for) instead of being converted by pydicom.
+    """
+    element = dataset.get_item(tag, keep_deferred=True)
+    if element is None:
+        return ""
+    value = element.value
+    if isinstance(element, RawDataElement):
+        if isinstance(value, bytes):
+            return value.decode("latin-1").strip(" \x00")
+        value = dataset[tag].value
+    return value_text(value).strip()

@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from functools import cache
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from deid.actions import Code
@@ -34,6 +35,7 @@ from deid.dates import (
 )
 from deid.handlers.base import FileState, Step, set_text
 from deid.outcome import QuarantineError, QuarantineReason
+from deid.walk import element_text
 
 PATIENT_BIRTH_DATE = 0x00100030
 REFERENCE_DATES = (0x00080020, 0x00080023, 0x00080021, 0x00080022)
@@ -90,11 +92,10 @@ class Shift:
     @staticmethod
     def _shift_date(step: Step, text: str, delta: timedelta, state: FileState) -> str:
         partner = partner_time_tag(step.visit.tag)
-        if partner is not None and (id(step.visit.dataset), partner) in state.moving_times:
-            time_element = step.visit.dataset.get(partner)
-            if time_element is not None and time_element.value:
-                moved, _ = shift_date_time(text, str(time_element.value), delta)
-                return moved
+        time_text = state.moving_times.get((id(step.visit.dataset), partner or 0))
+        if time_text:
+            moved, _ = shift_date_time(text, time_text, delta)
+            return moved
         whole_days = round(delta.total_seconds() / 86400)
         return shift_da(text, whole_days)
 
@@ -122,10 +123,10 @@ class Age:
 def reference_date(dataset: Dataset, state: FileState) -> date:
     """The moved study (else content, series, acquisition) date; else today, moved."""
     for tag in REFERENCE_DATES:
-        element = dataset.get(tag)
-        if element is not None and element.value:
+        text = element_text(dataset, tag)
+        if text:
             try:
-                return parse_da(str(element.value).split("\\")[0].split("-")[0])
+                return parse_da(text.split("\\")[0].split("-")[0])
             except DateValueError:
                 continue
     return date.today() + timedelta(days=round(state.date_shift.total_seconds() / 86400))
@@ -133,11 +134,11 @@ def reference_date(dataset: Dataset, state: FileState) -> date:
 
 def cap_birth_date_of(dataset: Dataset, state: FileState) -> None:
     """Move a kept Patient's Birth Date so nobody is older than 90 at the study."""
-    element = dataset.get(PATIENT_BIRTH_DATE)
-    if element is None or not element.value:
+    text = element_text(dataset, PATIENT_BIRTH_DATE)
+    if not text:
         return
     try:
-        birth = parse_da(str(element.value))
+        birth = parse_da(text)
     except DateValueError:
         raise QuarantineError(
             QuarantineReason.UNPARSEABLE_DATE,
@@ -145,7 +146,7 @@ def cap_birth_date_of(dataset: Dataset, state: FileState) -> None:
         ) from None
     capped = cap_birth_date(birth, reference_date(dataset, state))
     if capped != birth:
-        element.value = format_da(capped)
+        dataset[PATIENT_BIRTH_DATE] = DataElement(PATIENT_BIRTH_DATE, "DA", format_da(capped))
 
 
 SHIFT = Shift()

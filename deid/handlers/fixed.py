@@ -12,7 +12,7 @@ from pydicom import config
 from pydicom.sequence import Sequence
 from pydicom.valuerep import validate_value
 
-from deid.handlers.base import FileState, Step
+from deid.handlers.base import ASCII_VRS, CHARSET_VRS, FileState, Step
 from deid.outcome import QuarantineError, QuarantineReason
 
 DUMMY_TEXT = "ANONYMIZED"
@@ -45,6 +45,7 @@ DUMMY_VALUES: dict[str, str | int | float | bytes] = {
 }
 """D values by VR; dates and times are the same fixed dummy in every file, so they
 carry no temporal information (the Basic Profile removes it)."""
+STRING_VRS = ASCII_VRS | CHARSET_VRS
 _DUMMY_BYTES = b"\x00" * 8  # a valid length for OB, OW, OF, OD, OL, OV and UN alike
 _NUMERIC_INT = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "AT"})
 _NUMERIC_FLOAT = frozenset({"FL", "FD"})
@@ -78,8 +79,8 @@ class Empty:
 
     def apply(self, step: Step, state: FileState) -> None:
         """Empty the value."""
-        element = step.element()
-        element.value = Sequence() if step.visit.vr == "SQ" else None
+        vr = step.visit.vr
+        step.set(Sequence() if vr == "SQ" else "" if vr in STRING_VRS else None)
 
 
 class Dummy:
@@ -92,7 +93,7 @@ class Dummy:
 
     def apply(self, step: Step, state: FileState) -> None:
         """Write the VR's dummy value."""
-        step.element().value = dummy_value(step.visit.vr)
+        step.set(dummy_value(step.visit.vr))
 
 
 class Replace:
@@ -130,7 +131,7 @@ def write_checked(step: Step, text: str) -> None:
             QuarantineReason.INVALID_REPLACEMENT,
             f"the recipe's value for {step.where()} is not a valid {vr} value",
         ) from None
-    step.element().value = value
+    step.set(value)
 
 
 def convert_text(vr: str, text: str) -> str | int | float | list[int] | list[float] | bytes:

@@ -18,12 +18,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydicom import config
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID
 
 from deid.store.protocol import Enrollment, TrialInfo
 from deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from deid.walk import element_text
 
 LO_MAX = 64
 
@@ -59,46 +62,63 @@ class Markers:
         return cls(method, tuple(codes), temporal)
 
 
-def write_trial(
-    dataset: Dataset,
-    trial: TrialInfo,
-    enrollment: Enrollment,
-    markers: Markers,
-    extra_facts: Sequence[str] = (),
-) -> None:
-    """Write the clinical-trial attributes and the de-identification markers."""
-    dataset.PatientID = enrollment.subject_id
-    if "PatientName" not in dataset:
-        dataset.PatientName = ""  # Type 2: present, empty when there was no name
-    dataset.ClinicalTrialSponsorName = trial.sponsor_name
-    dataset.ClinicalTrialProtocolID = trial.protocol_id
-    dataset.ClinicalTrialProtocolName = trial.protocol_name
-    dataset.ClinicalTrialSiteID = trial.site_id
-    dataset.ClinicalTrialSiteName = trial.site_name
-    dataset.ClinicalTrialSubjectID = enrollment.subject_id
-    dataset.PatientIdentityRemoved = "YES"
-    dataset.LongitudinalTemporalInformationModified = markers.temporal
-    method = list(markers.method)
-    method += [fact[:LO_MAX].rstrip() for fact in extra_facts if fact not in method]
-    if trial.anonymized:
-        method.append("anonymized: no mapping kept")
-    dataset.DeidentificationMethod = method
-    items = []
-    for code in markers.codes:
-        item = Dataset()
-        item.CodeValue = code.value
-        item.CodingSchemeDesignator = code.scheme
-        item.CodeMeaning = code.meaning
-        items.append(item)
-    dataset.DeidentificationMethodCodeSequence = DicomSequence(items)
+class TrialWriter:
+    """Writes the trial attributes and markers; the values that are the same for
+    every file of a run are prepared once."""
+
+    def __init__(self, trial: TrialInfo, markers: Markers) -> None:
+        method = list(markers.method)
+        if trial.anonymized:
+            method.append("anonymized: no mapping kept")
+        self._method = tuple(method)
+        self._constant = (
+            (0x00120010, "LO", trial.sponsor_name),
+            (0x00120020, "LO", trial.protocol_id),
+            (0x00120021, "LO", trial.protocol_name),
+            (0x00120030, "LO", trial.site_id),
+            (0x00120031, "LO", trial.site_name),
+            (0x00120062, "CS", "YES"),
+            (0x00280303, "CS", markers.temporal),
+        )
+        # Items are shared by the results of a run: nothing writes into them.
+        self._codes = tuple(_code_item(code) for code in markers.codes)
+
+    def write(
+        self, dataset: Dataset, enrollment: Enrollment, extra_facts: Sequence[str] = ()
+    ) -> None:
+        """Write the clinical-trial attributes and the de-identification markers."""
+        subject = enrollment.subject_id
+        _put(dataset, 0x00100020, "LO", subject)
+        if 0x00100010 not in dataset:
+            _put(dataset, 0x00100010, "PN", "")  # Type 2: present, empty without a name
+        for tag, vr, value in self._constant:
+            _put(dataset, tag, vr, value)
+        _put(dataset, 0x00120040, "LO", subject)
+        method = list(self._method)
+        method += [f[:LO_MAX].rstrip() for f in extra_facts if f[:LO_MAX].rstrip() not in method]
+        _put(dataset, 0x00120063, "LO", method if len(method) > 1 else method[0])
+        _put(dataset, 0x00120064, "SQ", DicomSequence(list(self._codes)))
 
 
 def finish_file_meta(dataset: FileDataset) -> None:
     """Point the file meta at the new instance, describe deid-vault, zero the preamble."""
     meta = dataset.file_meta if hasattr(dataset, "file_meta") else FileMetaDataset()
-    meta.MediaStorageSOPClassUID = dataset.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    _put(meta, 0x00020002, "UI", element_text(dataset, 0x00080016))
+    _put(meta, 0x00020003, "UI", element_text(dataset, 0x00080018))
+    _put(meta, 0x00020012, "UI", UID(IMPLEMENTATION_CLASS_UID))
+    _put(meta, 0x00020013, "SH", IMPLEMENTATION_VERSION_NAME)
     dataset.file_meta = meta
     dataset.preamble = b"\x00" * 128
+
+
+def _put(dataset: Dataset, tag: int, vr: str, value: object) -> None:
+    # Our own values are valid by construction: no validation on the hot path.
+    dataset[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+
+
+def _code_item(code: MethodCodeItem) -> Dataset:
+    item = Dataset()
+    item.CodeValue = code.value
+    item.CodingSchemeDesignator = code.scheme
+    item.CodeMeaning = code.meaning
+    return item
