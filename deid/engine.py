@@ -540,9 +540,7 @@ def _malformed(exc: BaseException, step: Step | None = None) -> QuarantineError:
 
 def _markers(rules: Rules) -> Markers:
     codes = [MethodCodeItem(c.value, c.scheme, c.meaning) for c in rules.method_codes()]
-    facts = [codes[0].meaning, *rules.option_titles()]
-    facts += [f"recipe: {recipe.source}" for recipe in rules.recipes]
-    facts += [f"accepted deviation: {d}" for d in rules.accepted_deviations]
+    facts = list(rules.method_description())
     if Option.RETAIN_LONG_MODIFIED_DATES in rules.options or _recipe_moves_dates(rules):
         temporal = "MODIFIED"
     elif Option.RETAIN_LONG_FULL_DATES in rules.options:

@@ -19,7 +19,7 @@ from deid.dicomfile import write_dataset
 from deid.engine import Engine, EngineSettings
 from deid.outcome import Deidentified, Outcome
 from deid.profiles import build_rules
-from deid.profiles.trial import trial_recipe
+from deid.profiles.recipe import Recipe
 from deid.store.memory import MemoryStore
 from vault.trial_config import TrialConfig
 
@@ -45,13 +45,12 @@ def engine(
     mapping_store: MemoryStore | None = None,
     trial: bool = True,
     settings: EngineSettings | None = None,
-    recipe: object = None,
+    recipe: Recipe | None = None,
+    accept: tuple[str, ...] = (),
 ) -> Engine:
-    """An engine with the options (default: the trial default), the trial recipe."""
-    recipes = [trial_recipe()] if trial else []
-    if recipe is not None:
-        recipes.append(recipe)  # type: ignore[arg-type]
-    rules = build_rules(options, recipe=recipes or None)
+    """An engine with the options (default: the trial default) and the trial recipe,
+    a user recipe on top if given, with its deviations ``accept``ed."""
+    rules = build_rules(options, recipe=recipe, accepted_deviations=accept, with_trial_recipe=trial)
     return Engine(rules, mapping_store or store(), settings)
 
 
