@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from pydantic import ValidationError
 from tqdm import tqdm
 
 from deid.batch import REPORT_NAME, BatchConfig, BatchError, RuleSettings, check_folders, run_batch
@@ -37,8 +37,14 @@ from deid.profiles import (
 )
 from deid.store.factory import StoreSpec, StoreUnavailableError, open_embedded, run_scoped_store
 from deid.store.memory import MemoryStore
-from deid.writing import DEFAULT_LAYOUT, LayoutError, check_layout
-from vault.trial_config import TrialConfig, TrialConfigError, load_trial_config
+from deid.writing import DEFAULT_LAYOUT, LayoutError, check_layout, is_within
+from vault.trial_config import (
+    SITE_ID_PATTERN,
+    TRIAL_KEY_PATTERN,
+    TrialConfig,
+    TrialConfigError,
+    load_trial_config,
+)
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
@@ -208,6 +214,12 @@ def run(args: argparse.Namespace) -> int:
         )
     trial = args.trial or ANONYMOUS_TRIAL
     site = args.site or ANONYMOUS_SITE
+    if not re.match(TRIAL_KEY_PATTERN, trial):
+        raise UsageError(f"--trial {trial!r}: use 1-64 letters, digits, '.', '-' or '_'")
+    if not re.match(SITE_ID_PATTERN, site):
+        raise UsageError(f"--site {site!r}: use 1-16 letters, digits, '-' or '_'")
+    if args.report is not None and is_within(args.report, args.input):
+        raise UsageError("--report must not be inside INPUT, which is never written to")
     rules = _rule_settings(args)
     try:
         layout = check_layout(args.layout or DEFAULT_LAYOUT)
@@ -218,8 +230,6 @@ def run(args: argparse.Namespace) -> int:
             trial_config = trial_config or TrialConfig(key=trial)
     except (LayoutError, TrialConfigError) as exc:
         raise UsageError(str(exc)) from None
-    except ValidationError as exc:
-        raise UsageError(f"trial name {trial!r} cannot be used: {exc.errors()[0]['msg']}") from None
     store_path = (
         None
         if args.anonymize

@@ -126,8 +126,9 @@ def _show_one_file(source: Path, output: Path) -> None:
         print("\none file, before -> after:")
         print(f"  {'file name':26} {relative}\n  {'':26} -> {record['output']}")
         for keyword in SHOWN:
-            old = before.get(keyword, "")
-            new = after.get(keyword, "(removed)") if keyword in before else after.get(keyword, "")
-            if old or new:
-                print(f"  {keyword:26} {str(old)[:40]!s:42} -> {str(new)[:40]}")
+            if keyword not in before and keyword not in after:
+                continue
+            old = str(before.get(keyword, "")) if keyword in before else "(absent)"
+            new = str(after.get(keyword, "")) if keyword in after else "(removed)"
+            print(f"  {keyword:26} {old[:40] or '(empty)':42} -> {new[:40] or '(empty)'}")
         return

@@ -8,7 +8,13 @@ runs, as the embedded vault would be), and through ``main([...])`` for
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
@@ -35,6 +41,7 @@ from deid.writing import TEMP_PREFIX
 from tests.deid.batch_support import inputs_with_records, plain_bytes, read_report, snapshot
 from vault.trial_config import TrialConfig
 
+HAS_EMBEDDED_VAULT = importlib.util.find_spec("vault.embedded") is not None
 EXPECTED_REASONS = {
     "not_dicom": "not-dicom",
     "truncated": "truncated",
@@ -354,3 +361,46 @@ def test_report_summary_lines_match_the_json(
     assert report.summary_lines()[0].startswith("40 input files: 36 written, 0 skipped")
     assert data["settings"]["trial"] == "T1" and data["settings"]["workers"] == 1
     assert all(re.fullmatch(r"[0-9a-f]{32}", r["input_id"]) for r in data["files"])
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not HAS_EMBEDDED_VAULT, reason="needs the embedded vault (vault.embedded)")
+def test_a_killed_run_leaves_whole_files_and_a_rerun_finishes(tmp_path: Path) -> None:
+    """Power loss, simulated: SIGKILL to the run and its workers mid-batch."""
+    corpus = generate_corpus(
+        tmp_path / "export",
+        patients=4,
+        studies_per_patient=2,
+        series_per_study=2,
+        instances_per_series=10,
+        rows=64,
+        cols=64,
+        include_documents=False,
+    )
+    out = tmp_path / "out"
+    argv = ["run", str(corpus.root), str(out), "--trial", "T1", "--site", "07"]
+    argv += ["--workers", "2", "--no-progress"]
+    done = out / STATE_FOLDER / DONE_FILE
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deid.cli", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if done.exists() and len(done.read_text().splitlines()) >= 5:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    assert process.wait(timeout=60) == -signal.SIGKILL, "the run ended before it was killed"
+    for path in out.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        assert len(ds.PixelData) == ds.Rows * ds.Columns * 2  # never a partial file
+
+    assert main(argv) == 0
+    report = read_report(out / REPORT_NAME)
+    assert report["summary"]["written"] + report["summary"]["skipped"] == len(corpus.files)
+    assert report["summary"]["skipped"] >= 5
+    assert len(list(out.rglob("*.dcm"))) == len(corpus.files)
+    assert not [p for p in out.rglob(f"{TEMP_PREFIX}*")]

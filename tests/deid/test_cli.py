@@ -59,6 +59,8 @@ def test_help_lists_commands_and_exit_statuses(capsys: pytest.CaptureFixture[str
         (["--anonymize", "--store", "x.sqlite"], "--store and --key-dir do not apply"),
         (["--anonymize", "--option", "retain-everything"], "unknown option 'retain-everything'"),
         (["--anonymize", "--layout", "{patient}/{instance}"], "unknown fields"),
+        (["--anonymize", "--site", "../07"], "--site '../07'"),
+        (["--trial", "ONCO 42", "--site", "07"], "--trial 'ONCO 42'"),
         (
             [
                 "--anonymize",
@@ -96,6 +98,8 @@ def test_missing_input_and_bad_trial_config_exit_2(
     argv = ["run", str(corpus.root), str(tmp_path / "out"), "--anonymize"]
     assert main([*argv, "--trial", "T1", "--trial-config", str(config)]) == 2
     assert "sponsor_nam" in capsys.readouterr().err
+    assert main([*argv, "--report", str(corpus.root / "report.json")]) == 2
+    assert "--report must not be inside INPUT" in capsys.readouterr().err
 
 
 def test_a_contradicting_recipe_stops_the_run_until_accepted(
