@@ -114,6 +114,10 @@ def check_dataset(dataset: FileDataset) -> None:
     for element in dataset.values():
         if isinstance(element, RawDataElement):
             _check_raw(element)
+    if not dataset.keys():
+        raise QuarantineError(
+            QuarantineReason.TRUNCATED, "the file ends after its file meta: the data set is empty"
+        )
     for required, keyword in ((0x00080016, "SOPClassUID"), (0x00080018, "SOPInstanceUID")):
         if not element_text(dataset, required):
             raise QuarantineError(

@@ -31,7 +31,10 @@ quarantined.
 from __future__ import annotations
 
 import struct
+import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
@@ -204,7 +207,8 @@ class Engine:
         they stop the run, they are not the file's fault.
         """
         try:
-            return self._run(dataset, None)
+            with _quiet():
+                return self._run(dataset, None)
         except QuarantineError as exc:
             return Quarantined(exc.reason, exc.message)
 
@@ -217,7 +221,8 @@ class Engine:
         """
         rows: list[InspectRow] = []
         try:
-            outcome = self._run(dataset, rows)
+            with _quiet():
+                outcome = self._run(dataset, rows)
         except QuarantineError as exc:
             outcome = Quarantined(exc.reason, exc.message)
         return Inspection(tuple(rows), outcome)
@@ -426,6 +431,14 @@ class Engine:
                     f"{addition.origin}: the value is not a valid {addition.vr} value",
                 ) from None
             dataset.add_new(addition.tag, addition.vr, value)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """pydicom's warnings about invalid values quote the values: never shown from here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _handler(action: Action, found: Visit) -> Handler | None:
