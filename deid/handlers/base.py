@@ -143,8 +143,9 @@ class Handler(Protocol):
 
 
 def set_text(step: Step, text: str) -> None:
-    """Write a string value, checking the VR's length limit per value."""
-    limit = VR_MAX_LENGTH.get(step.visit.vr)
+    """Write a string value, checking the VR's length limit per value (dates and times
+    are moved in the format they came in, ranges included, so they are not checked)."""
+    limit = None if step.visit.vr in ("DA", "DT", "TM") else VR_MAX_LENGTH.get(step.visit.vr)
     if (
         limit is not None
         and step.visit.vr != "PN"
