@@ -6,9 +6,9 @@ writes it unchanged into OUT, in one process: the cost no de-identifier can beat
 ``python -m bench.measure run CORPUS OUT -- DEID_RUN_ARGS...``: ``deid run CORPUS OUT
 DEID_RUN_ARGS`` in process.
 
-Prints one JSON object: seconds (the work only, not the interpreter's start),
-files, peak RSS of this process and of its largest worker, and for ``run`` the
-report's summary.
+Prints one JSON object: seconds (the work only, not the interpreter's start), CPU
+seconds of this process and its workers, files, peak RSS of this process and of
+its largest worker, and for ``run`` the report's summary.
 """
 
 from __future__ import annotations
@@ -26,6 +26,15 @@ from pydicom import dcmread, dcmwrite
 def _peak_rss_mb(who: int) -> float:
     # Linux reports kilobytes.
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (workers, store server)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def floor(corpus: Path, out: Path) -> dict[str, Any]:
@@ -60,9 +69,12 @@ def main(argv: list[str]) -> int:
     kind, corpus, out, *rest = argv
     if rest[:1] == ["--"]:
         rest = rest[1:]
+    cpu_before = _cpu_seconds()
     result = (
         floor(Path(corpus), Path(out)) if kind == "floor" else run(Path(corpus), Path(out), rest)
     )
+    # CPU per file does not depend on what else the machine runs; wall time does.
+    result["cpu_seconds"] = _cpu_seconds() - cpu_before
     result["peak_rss_mb"] = _peak_rss_mb(resource.RUSAGE_SELF)
     result["peak_rss_worker_mb"] = _peak_rss_mb(resource.RUSAGE_CHILDREN)
     print(json.dumps(result))

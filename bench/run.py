@@ -141,24 +141,32 @@ def main(argv: list[str] | None = None) -> int:
 
         floor = _measure("floor", corpus, work / "floor", [])
         floor_rate = floor["files"] / floor["seconds"]
-        print(f"floor (pydicom read + write, 1 process): {floor_rate:8.1f} files/s")
+        floor["cpu_ms_per_file"] = 1000 * floor["cpu_seconds"] / floor["files"]
+        print(
+            f"floor (pydicom read + write, 1 process): {floor_rate:8.1f} files/s, "
+            f"{floor['cpu_ms_per_file']:.2f} CPU ms/file"
+        )
 
         runs = []
         for count in args.workers:
             arguments = _run_arguments(args.store, work / f"vault-{count}", count)
             result = _measure("run", corpus, work / f"out-{count}", arguments)
             rate = result["files"] / result["seconds"]
-            runs.append({"workers": count, "files_per_second": rate, **result})
+            cpu = 1000 * result["cpu_seconds"] / result["files"]
+            runs.append(
+                {"workers": count, "files_per_second": rate, "cpu_ms_per_file": cpu, **result}
+            )
         one = next((r["files_per_second"] for r in runs if r["workers"] == 1), None)
         print(f"{'workers':>7}  {'files/s':>8}  {'x floor':>7}  {'speed-up':>8}  "
-              f"{'peak RSS MB (parent/worker)':>27}  quarantined")  # fmt: skip
+              f"{'CPU ms/file':>11}  {'peak RSS MB (parent/worker)':>27}  quarantined")  # fmt: skip
         for r in runs:
             r["ratio_to_floor"] = r["files_per_second"] / floor_rate
             r["speedup"] = r["files_per_second"] / one if one else None
             speedup = f"{r['speedup']:8.2f}" if r["speedup"] else f"{'-':>8}"
             print(
                 f"{r['workers']:7d}  {r['files_per_second']:8.1f}  {r['ratio_to_floor']:7.2f}  "
-                f"{speedup}  {r['peak_rss_mb']:13.0f} / {r['peak_rss_worker_mb']:<11.0f}  "
+                f"{speedup}  {r['cpu_ms_per_file']:11.2f}  "
+                f"{r['peak_rss_mb']:13.0f} / {r['peak_rss_worker_mb']:<11.0f}  "
                 f"{r['summary']['quarantined']}"
             )
 
