@@ -25,8 +25,8 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, suppress
+from collections.abc import Callable, Generator
+from contextlib import ExitStack, closing, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing.context import BaseContext
@@ -446,7 +446,9 @@ def _context() -> BaseContext:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
-def _results_in_process(config: BatchConfig, tasks: list[Task]) -> Iterator[TaskResult]:
+def _results_in_process(
+    config: BatchConfig, tasks: list[Task]
+) -> Generator[TaskResult, None, None]:
     worker = Worker(config)
     try:
         for task in tasks:
@@ -457,7 +459,7 @@ def _results_in_process(config: BatchConfig, tasks: list[Task]) -> Iterator[Task
 
 def _results_in_pool(
     config: BatchConfig, tasks: list[Task], workers: int, stack: ExitStack
-) -> Iterator[TaskResult]:
+) -> Generator[TaskResult, None, None]:
     pool = _context().Pool(workers, initializer=_init_worker, initargs=(config,))
     stack.callback(pool.join)
     stack.callback(pool.terminate)
@@ -526,23 +528,22 @@ def run_batch(
         file=sys.stderr,
         dynamic_ncols=True,
     )
+    not_written = 0
     try:
         with ExitStack() as stack:
             if workers == 1 or len(tasks) <= 1:
                 outcomes = _results_in_process(config, tasks)
             else:
                 outcomes = _results_in_pool(config, tasks, min(workers, len(tasks)), stack)
+            stack.enter_context(closing(outcomes))
             for result in outcomes:
                 results[result.index] = result.record
                 if result.record.status is Status.WRITTEN and result.index in stats:
                     state.mark_written(result.record, stats[result.index])
                 bar.update()
                 if result.record.status is not Status.WRITTEN:
-                    quarantined = sum(
-                        r.status is not Status.WRITTEN and r.status is not Status.SKIPPED
-                        for r in results.values()
-                    )
-                    bar.set_postfix(not_written=quarantined, refresh=False)
+                    not_written += 1
+                    bar.set_postfix(not_written=not_written, refresh=False)
                 if result.fatal is not None:
                     stopped = result.fatal
                     break

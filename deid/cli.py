@@ -38,6 +38,14 @@ exit status:
 """
 
 
+def _default_workers() -> int:
+    """The cores this process may use (fewer than the machine's under a CPU limit)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -201,7 +209,7 @@ def _build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--workers",
         type=_positive,
-        default=os.cpu_count() or 1,
+        default=_default_workers(),
         metavar="N",
         help="worker processes (default: the number of CPU cores, here %(default)s)",
     )
@@ -307,7 +315,7 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=_formatter,
     )
     demo.add_argument("output", type=Path, metavar="OUT", help="folder for the demo")
-    demo.add_argument("--workers", type=_positive, default=os.cpu_count() or 1, metavar="N")
+    demo.add_argument("--workers", type=_positive, default=_default_workers(), metavar="N")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
