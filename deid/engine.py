@@ -83,7 +83,6 @@ _TRIAL_GROUP = 0x0012
 _CACHE_LIMIT = 100_000
 _K = TypeVar("_K")
 _V = TypeVar("_V")
-_STAYING = frozenset({Code.KEEP, Code.JITTER})
 _FREE_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
 _DECODING_ERRORS = (
     ValueError,
@@ -164,6 +163,7 @@ class _Plan:
     steps: list[Step] = field(default_factory=list)
     work: list[tuple[Step, Handler]] = field(default_factory=list)
     kept_text: list[Step] = field(default_factory=list)
+    identifying: list[tuple[Step, IdentifierKind]] = field(default_factory=list)
     creators: list[tuple[Dataset, int]] = field(default_factory=list)
     codes: list[Code] = field(default_factory=list)
     unreviewed_text: int = 0
@@ -189,7 +189,9 @@ class Engine:
         # store's existing mapping always wins), so an answer can be reused for the
         # next files of the run: no proposal, no round trip for known originals.
         self._pseudonyms: dict[tuple[str, str], str] = {}
-        self._handlers: dict[tuple[int, str, str], tuple[Action, Handler | None]] = {}
+        self._handlers: dict[
+            tuple[int, str, str], tuple[Action, Handler | None, IdentifierKind | None]
+        ] = {}
         self._enrollments: dict[str, Enrollment] = {}
 
     def process(self, path: str | Path) -> Outcome:
@@ -321,9 +323,12 @@ class Engine:
                 key = (id(action), vr, found.keyword)
                 known = handlers.get(key)
                 if known is None or known[0] is not action:
-                    known = handlers[key] = (action, _handler(action, found))
+                    known = (action, _handler(action, found), identifier_kind(action, found))
+                    handlers[key] = known
                 if known[1] is not None:
                     work.append((step, known[1]))
+                if known[2] is not None:
+                    plan.identifying.append((step, known[2]))
             if tag & 0x10000 and 0x10 <= tag & 0xFFFF <= 0xFF:
                 plan.creators.append((found.dataset, tag))
             return vr == "SQ" and code in SEQUENCE_KEEPING
@@ -353,8 +358,8 @@ class Engine:
         )
         current: Step | None = None
         try:
-            for current in plan.steps:
-                _collect_identifiers(current, state.identifiers)
+            for current, kind in plan.identifying:
+                state.identifiers.add(kind, current.text())
             for current, handler in plan.work:
                 handler.collect(current, state)
                 if handler is SHIFT and current.visit.vr == "TM":
@@ -502,24 +507,26 @@ def _top_text(dataset: Dataset, keyword: str) -> str:
     return element_text(dataset, tag)
 
 
-def _collect_identifiers(step: Step, identifiers: Identifiers) -> None:
-    """An original that leaves the file because it identifies someone is a needle.
+def identifier_kind(action: Action, found: Visit) -> IdentifierKind | None:
+    """The kind of identifier an element's original is, if it leaves the file.
 
-    Values that stay (K, JITTER, C on text: cleaned in place) are not needles: a
-    kept value cannot leak itself.
+    An original that leaves the file because it identifies someone is a needle for
+    the scrubber and the guard. Values that stay (K, JITTER, C on text: cleaned in
+    place) are not: a kept value cannot leak itself. UIDs are collected by their
+    handler (only those it replaces); trial and file meta attributes are the
+    engine's own.
     """
-    action, visit = step.action, step.visit
-    if action.code in _STAYING or visit.tag >> 16 in (_TRIAL_GROUP, 0x0002):
-        return
-    if action.code is Code.CLEAN and visit.vr != "PN":
-        return
-    kind = kind_of(visit.keyword, visit.vr)
-    if kind is None and action.code is Code.PSEUDO and action.pseudo_class:
+    code = action.code
+    if code is Code.KEEP or code is Code.JITTER or found.tag >> 16 in (_TRIAL_GROUP, 0x0002):
+        return None
+    if code is Code.CLEAN and found.vr != "PN":
+        return None
+    kind = kind_of(found.keyword, found.vr)
+    if kind is None and code is Code.PSEUDO and action.pseudo_class:
         pseudo_class = get_class(action.pseudo_class)
         if pseudo_class.identifying and pseudo_class.name != "UID":
             kind = _PSEUDO_KINDS.get(pseudo_class.name, IdentifierKind.OTHER_ID)
-    if kind is not None and kind is not IdentifierKind.UID:
-        identifiers.add(kind, step.text())
+    return None if kind is IdentifierKind.UID else kind
 
 
 def _codec(dataset: Dataset) -> str | None:
