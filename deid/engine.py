@@ -61,6 +61,7 @@ from deid.handlers import (
 )
 from deid.handlers.dates import AGE, SHIFT, cap_birth_date_of
 from deid.handlers.fixed import convert_text
+from deid.handlers.pixels import PixelMask, apply_masks, masks_for
 from deid.handlers.private import drop_orphan_creators
 from deid.handlers.text import SCRUB
 from deid.handlers.trial import Markers, MethodCodeItem, TrialWriter, finish_file_meta
@@ -126,6 +127,8 @@ class EngineSettings:
     default quarantined, since the pixels may show the name. ``ACCEPT`` writes the
     file and records "burned-in annotation accepted" in De-identification Method.
 
+    ``pixel_masks``: see below; an image they match is masked instead of refused.
+
     ``encapsulated_documents``: an Encapsulated Document (PDF, CDA, STL...) cannot
     be cleaned; by default quarantined. ``ACCEPT`` keeps the document as it is (not
     scanned by the guard) and records it in De-identification Method.
@@ -133,6 +136,10 @@ class EngineSettings:
 
     burned_in_annotation: PayloadPolicy = PayloadPolicy.QUARANTINE
     encapsulated_documents: PayloadPolicy = PayloadPolicy.QUARANTINE
+    pixel_masks: tuple[PixelMask, ...] = ()
+    """Rectangles blanked in the uncompressed pixel data of the images they match
+    (:class:`deid.handlers.pixels.PixelMask`); a matching image's burned-in
+    annotation counts as cleaned (Clean Pixel Data Option, 113101)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +163,14 @@ class Inspection:
 
     rows: tuple[InspectRow, ...]
     outcome: Outcome
+
+
+@dataclass(slots=True)
+class _Payloads:
+    masks: list[PixelMask]
+    accepted: list[str]
+    skip: set[int]
+    refused: QuarantineError | None
 
 
 @dataclass(slots=True)
@@ -232,13 +247,14 @@ class Engine:
     # -- the steps ---------------------------------------------------------------
 
     def _run(self, dataset: FileDataset, trace: list[InspectRow] | None) -> Outcome:
-        accepted, skip, refused = self._payloads(dataset)
+        payloads = self._payloads(dataset)
+        accepted, skip, refused = payloads.accepted, payloads.skip, payloads.refused
         if refused is not None and trace is None:
             raise refused
         plan = self._plan(dataset)
         originals = _originals(plan.steps) if trace is not None else []
         state = self._map(dataset, plan)
-        self._apply(dataset, plan, state, accepted)
+        self._apply(dataset, plan, state, payloads)
         if trace is not None:
             trace.extend(_rows(dataset, plan.steps, originals))
         if refused is not None:
@@ -259,8 +275,10 @@ class Engine:
             accepted=tuple(accepted),
         )
 
-    def _payloads(self, dataset: Dataset) -> tuple[list[str], set[int], QuarantineError | None]:
-        """Payloads that cannot be cleaned: accepted facts, guard skips, or a refusal."""
+    def _payloads(self, dataset: FileDataset) -> _Payloads:
+        """Payloads that cannot be cleaned: masks that clean them, accepted facts, guard
+        skips, or a refusal."""
+        masks = masks_for(dataset, self.settings.pixel_masks)
         accepted: list[str] = []
         skip: set[int] = set()
         refused: QuarantineError | None = None
@@ -274,7 +292,7 @@ class Engine:
                     "the file holds an encapsulated document (PDF, CDA...) whose content "
                     "cannot be cleaned; accept such documents explicitly to write them",
                 )
-        if element_text(dataset, BURNED_IN_ANNOTATION).upper() == "YES":
+        if element_text(dataset, BURNED_IN_ANNOTATION).upper() == "YES" and not masks:
             if self.settings.burned_in_annotation is PayloadPolicy.ACCEPT:
                 accepted.append("burned-in annotation accepted as the user's responsibility")
             elif refused is None:
@@ -283,7 +301,7 @@ class Engine:
                     "Burned In Annotation is YES and no pixel rule masks the text; "
                     "accept burned-in annotation explicitly to write such files",
                 )
-        return accepted, skip, refused
+        return _Payloads(masks, accepted, skip, refused)
 
     def _plan(self, dataset: FileDataset) -> _Plan:
         plan = _Plan()
@@ -389,7 +407,7 @@ class Engine:
         cache[key] = value
 
     def _apply(
-        self, dataset: FileDataset, plan: _Plan, state: FileState, accepted: list[str]
+        self, dataset: FileDataset, plan: _Plan, state: FileState, payloads: _Payloads
     ) -> None:
         current: Step | None = None
         try:
@@ -400,7 +418,11 @@ class Engine:
             current = None
             drop_orphan_creators(plan.creators)
             cap_birth_date_of(dataset, state)
-            self._trial_writer.write(dataset, state.enrollment, accepted)
+            if payloads.masks:
+                apply_masks(dataset, payloads.masks)
+            self._trial_writer.write(
+                dataset, state.enrollment, payloads.accepted, cleaned_pixels=bool(payloads.masks)
+            )
             self._add(dataset)
             finish_file_meta(dataset)
         except _DECODING_ERRORS as exc:

@@ -84,9 +84,15 @@ class TrialWriter:
         self._codes = tuple(_code_item(code) for code in markers.codes)
 
     def write(
-        self, dataset: Dataset, enrollment: Enrollment, extra_facts: Sequence[str] = ()
+        self,
+        dataset: Dataset,
+        enrollment: Enrollment,
+        extra_facts: Sequence[str] = (),
+        *,
+        cleaned_pixels: bool = False,
     ) -> None:
-        """Write the clinical-trial attributes and the de-identification markers."""
+        """Write the clinical-trial attributes and the de-identification markers
+        (``cleaned_pixels``: pixel masks were applied, Clean Pixel Data Option)."""
         subject = enrollment.subject_id
         _put(dataset, 0x00100020, "LO", subject)
         if 0x00100010 not in dataset:
@@ -97,7 +103,8 @@ class TrialWriter:
         method = list(self._method)
         method += [f[:LO_MAX].rstrip() for f in extra_facts if f[:LO_MAX].rstrip() not in method]
         _put(dataset, 0x00120063, "LO", method if len(method) > 1 else method[0])
-        _put(dataset, 0x00120064, "SQ", DicomSequence(list(self._codes)))
+        codes = [*self._codes, _CLEAN_PIXELS] if cleaned_pixels else list(self._codes)
+        _put(dataset, 0x00120064, "SQ", DicomSequence(codes))
 
 
 def finish_file_meta(dataset: FileDataset) -> None:
@@ -122,3 +129,6 @@ def _code_item(code: MethodCodeItem) -> Dataset:
     item.CodingSchemeDesignator = code.scheme
     item.CodeMeaning = code.meaning
     return item
+
+
+_CLEAN_PIXELS = _code_item(MethodCodeItem("113101", "DCM", "Clean Pixel Data Option"))

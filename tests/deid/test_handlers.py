@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from engine_fixtures import (
     PATIENT_ID,
@@ -17,13 +18,16 @@ from engine_fixtures import (
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from deid.actions import Action, Code
 from deid.dates import parse_da, shift_da
+from deid.engine import EngineSettings
 from deid.handlers import NotApplicableError, handler_for
 from deid.handlers.base import FileState, Step
 from deid.handlers.dates import SHIFT
 from deid.handlers.fixed import DUMMY_TEXT, REPLACE
+from deid.handlers.pixels import PixelMask
 from deid.outcome import Deidentified, Quarantined, QuarantineError, QuarantineReason
 from deid.profiles.recipe import parse_recipe
 from deid.profiles.reviewer import rule_fingerprint
@@ -261,3 +265,57 @@ def test_names_keep_their_form(tmp_path):
     assert len(names) == 2 and all(name.count("^") == 1 for name in names)
     assert "Strachan^Crispin" not in names and names[0] != names[1]
     assert PATIENT_NAME not in names
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ExplicitVRBigEndian])
+def test_pixel_masks_blank_burned_in_text(tmp_path, syntax):
+    ds = ct_dataset()
+    ds.BurnedInAnnotation = "YES"
+    ds.NumberOfFrames = 2
+    pixels = np.arange(1, 33, dtype=np.uint16).reshape(2, 4, 4)
+    ds.PixelData = pixels.astype(">u2" if syntax == ExplicitVRBigEndian else "<u2").tobytes()
+    path = write_file(ds, tmp_path / "in.dcm", syntax)
+    assert engine().process(path).reason is QuarantineReason.BURNED_IN_ANNOTATION  # type: ignore[union-attr]
+    masks = (
+        PixelMask(0, 0, 4, 1, modality="CT", rows=4, columns=4),  # the top line
+        PixelMask(0, 0, 1, 1, modality="MR"),  # another scanner's: not applied
+    )
+    outcome = engine(settings=EngineSettings(pixel_masks=masks)).process(path)
+    assert isinstance(outcome, Deidentified), outcome
+    result = reread(outcome)
+    masked = result.pixel_array
+    assert (masked[:, 0, :] == 0).all()
+    assert (masked[:, 1:, :] == pixels[:, 1:, :]).all()
+    assert result.BurnedInAnnotation == "NO"
+    codes = [item.CodeValue for item in result.DeidentificationMethodCodeSequence]
+    assert codes[-1] == "113101"
+
+
+def test_pixel_masks_on_colour_planes(tmp_path):
+    ds = ct_dataset()
+    ds.BurnedInAnnotation = "YES"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 1
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelData = bytes(range(1, 49))
+    settings = EngineSettings(pixel_masks=(PixelMask(2, 2, 2, 2),))
+    result = reread(engine(settings=settings).process(write_file(ds, tmp_path / "in.dcm")))
+    planes = np.frombuffer(result.PixelData, dtype=np.uint8).reshape(3, 4, 4)
+    assert (planes[:, 2:, 2:] == 0).all() and (planes[:, :2, :] != 0).all()
+
+
+def test_compressed_pixels_cannot_be_masked():
+    from pydicom import examples
+
+    ds = dcmread(examples.get_path("jpeg2k"))
+    ds.BurnedInAnnotation = "YES"
+    settings = EngineSettings(pixel_masks=(PixelMask(0, 0, 10, 10),))
+    outcome = engine(settings=settings).deidentify(ds)
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason is QuarantineReason.BURNED_IN_ANNOTATION
+    assert "compressed" in outcome.message
+
+
+def test_pixel_masks_need_a_real_rectangle():
+    with pytest.raises(ValueError, match="positive width and height"):
+        PixelMask(0, 0, 0, 5)
