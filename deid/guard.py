@@ -137,15 +137,24 @@ class Guard:
         return None
 
     def _collector(self, stacks: list[_Haystack], in_meta: bool) -> Callable[[Visit], bool]:
-        skip = self._skip
+        skip, bulk = self._skip, BULK_TAGS
 
+        # Called for every element of every result: kept lean on purpose.
         def collect(visit: Visit) -> bool:
-            vr = visit.vr
-            if vr in NOT_SCANNED_VRS or visit.tag in skip or is_bulk(visit.tag):
+            vr, tag = visit.vr, visit.tag
+            category = _CATEGORY_BY_VR.get(vr, _BYTES)
+            if category < 0:
                 return vr == "SQ"
-            value = _as_text(visit)
+            if tag in skip or tag in bulk or (tag & 0xFFFF == 0x3000 and tag >> 24 in (0x50, 0x60)):
+                return False
+            element = visit.element
+            raw = element.value
+            if isinstance(element, RawDataElement) and isinstance(raw, bytes):
+                value = raw.decode("latin-1")
+            else:
+                value = _as_text(visit)
             if value:
-                stacks[_category(vr)].add(value, (visit.path, visit.tag, in_meta))
+                stacks[category].add(value, (visit.path, tag, in_meta))
             return False
 
         return collect
@@ -191,14 +200,13 @@ class Guard:
         return None
 
 
-def _category(vr: str) -> int:
-    if vr in _TEXT_VRS:
-        return _TEXT
-    if vr == "UI":
-        return _UID
-    if vr in _DATE_VRS:
-        return _DATE
-    return _BYTES
+_CATEGORY_BY_VR = {
+    **dict.fromkeys(NOT_SCANNED_VRS, -1),
+    **dict.fromkeys(_TEXT_VRS, _TEXT),
+    **dict.fromkeys(_DATE_VRS, _DATE),
+    "UI": _UID,
+}
+"""Which haystack a VR's values go to (-1: not scanned; anything else: bytes)."""
 
 
 def _as_text(visit: Visit) -> str:
