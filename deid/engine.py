@@ -123,11 +123,10 @@ class PayloadPolicy(StrEnum):
 class EngineSettings:
     """Engine behaviour a run may change (the rules decide everything else).
 
-    ``burned_in_annotation``: Burned In Annotation = YES with no pixel rule; by
-    default quarantined, since the pixels may show the name. ``ACCEPT`` writes the
-    file and records "burned-in annotation accepted" in De-identification Method.
-
-    ``pixel_masks``: see below; an image they match is masked instead of refused.
+    ``burned_in_annotation``: Burned In Annotation = YES and no pixel mask for the
+    image; by default quarantined, since the pixels may show the name. ``ACCEPT``
+    writes the file and records "burned-in annotation accepted" in De-identification
+    Method.
 
     ``encapsulated_documents``: an Encapsulated Document (PDF, CDA, STL...) cannot
     be cleaned; by default quarantined. ``ACCEPT`` keeps the document as it is (not
@@ -189,7 +188,10 @@ class _Plan:
 
 
 class Engine:
-    """Carries out the rules on one file at a time; one engine serves a whole run."""
+    """Carries out the rules on one file at a time; one engine serves a whole run.
+
+    Not thread-safe (it remembers the store's answers): one engine per worker.
+    """
 
     def __init__(
         self, rules: Rules, store: MappingStore, settings: EngineSettings | None = None
