@@ -11,7 +11,8 @@ from bench.run import main
 def test_benchmark_measures_floor_and_workers(tmp_path: Path) -> None:
     results = tmp_path / "results"
     argv = ["--files", "8", "--patients", "1", "--rows", "16", "--cols", "16"]
-    argv += ["--workers", "1,2", "--store", "anonymize", "--work-dir", str(tmp_path / "work")]
+    argv += ["--workers", "1,2", "--store", "anonymize", "--repeat", "1"]
+    argv += ["--work-dir", str(tmp_path / "work")]
     assert main([*argv, "--results", str(results)]) == 0
     (path,) = results.glob("bench-*.json")
     result = json.loads(path.read_text())
