@@ -606,17 +606,19 @@ def _originals(steps: list[Step]) -> list[str | None]:
     return [_display(step.visit.dataset.get(step.visit.tag)) for step in steps]
 
 
-def _rows(dataset: Dataset, steps: list[Step], originals: list[str | None]) -> list[InspectRow]:
+def _rows(dataset: FileDataset, steps: list[Step], originals: list[str | None]) -> list[InspectRow]:
+    meta = dataset.file_meta
     rows = []
-    seen_top = set()
+    seen = set()
     for step, original in zip(steps, originals, strict=True):
         visit = step.visit
+        in_meta = visit.dataset is meta
         if not visit.path:
-            seen_top.add(visit.tag)
+            seen.add((in_meta, visit.tag))
         after = visit.dataset.get(visit.tag) if visit.tag in visit.dataset else None
         rows.append(
             InspectRow(
-                visit.path_text(),
+                f"file meta {visit.path_text()}" if in_meta else visit.path_text(),
                 visit.keyword,
                 visit.vr,
                 step.action.describe(),
@@ -624,19 +626,21 @@ def _rows(dataset: Dataset, steps: list[Step], originals: list[str | None]) -> l
                 None if after is None else _display(after),
             )
         )
-    for tag in sorted(dataset.keys()):
-        if tag not in seen_top:
-            element = dataset[tag]
-            rows.append(
-                InspectRow(
-                    format_path((), tag),
-                    element.keyword,
-                    element.VR,
-                    "ADD (engine: trial attributes and de-identification markers)",
-                    None,
-                    _display(element),
+    for in_meta, container in ((True, meta), (False, dataset)):
+        for tag in sorted(container.keys()):
+            if (in_meta, tag) not in seen:
+                element = container[tag]
+                path = format_path((), tag)
+                rows.append(
+                    InspectRow(
+                        f"file meta {path}" if in_meta else path,
+                        element.keyword,
+                        element.VR,
+                        "ADD (engine: trial attributes, de-identification markers, file meta)",
+                        None,
+                        _display(element),
+                    )
                 )
-            )
     return rows
 
 

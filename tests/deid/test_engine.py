@@ -439,3 +439,12 @@ def test_written_results_are_valid_part10_files(run):
     data = run.written[entry.path]
     assert data[128:132] == b"DICM"
     dcmread(io.BytesIO(data), force=False)
+
+
+def test_inspect_names_file_meta_rows(tmp_path):
+    path = write_file(ct_dataset(), tmp_path / "in.dcm")
+    rows = {row.path: row for row in engine().inspect(dcmread(path)).rows}
+    assert rows["file meta SourceApplicationEntityTitle"].result is None
+    media = rows["file meta MediaStorageSOPInstanceUID"]
+    assert media.original == SOP_UID and media.result == rows["SOPInstanceUID"].result
+    assert rows["file meta ImplementationVersionName"].result == "DEIDVAULT_0_1"
