@@ -80,6 +80,8 @@ from deid.walk import Visit, element_text, format_path, value_text, walk
 
 ENCAPSULATED_DOCUMENT = 0x00420011
 BURNED_IN_ANNOTATION = 0x00280301
+OTHER_PATIENT_IDS_SEQUENCE = 0x00101002
+PATIENT_ID = 0x00100020
 _TRIAL_GROUP = 0x0012
 _CACHE_LIMIT = 100_000
 _K = TypeVar("_K")
@@ -179,6 +181,8 @@ class _Plan:
     kept_text: list[Step] = field(default_factory=list)
     identifying: list[tuple[Step, IdentifierKind]] = field(default_factory=list)
     creators: list[tuple[Dataset, int]] = field(default_factory=list)
+    other_ids: list[Step] = field(default_factory=list)
+    """Other Patient IDs Sequences that go: their IDs are the patient's, so needles."""
     codes: list[Code] = field(default_factory=list)
     unreviewed_text: int = 0
 
@@ -351,6 +355,8 @@ class Engine:
                     plan.identifying.append((step, known[2]))
             if tag & 0x10000 and 0x10 <= tag & 0xFFFF <= 0xFF:
                 plan.creators.append((found.dataset, tag))
+            elif tag == OTHER_PATIENT_IDS_SEQUENCE and code is not Code.KEEP:
+                plan.other_ids.append(step)
             return vr == "SQ" and code in SEQUENCE_KEEPING
 
         try:
@@ -380,6 +386,9 @@ class Engine:
         try:
             for current, kind in plan.identifying:
                 state.identifiers.add(kind, current.text())
+            for current in plan.other_ids:
+                for item in current.visit.dataset[current.visit.tag].value:
+                    state.identifiers.add(IdentifierKind.PATIENT_ID, element_text(item, PATIENT_ID))
             for current, handler in plan.work:
                 handler.collect(current, state)
                 if handler is SHIFT and current.visit.vr == "TM":

@@ -319,3 +319,16 @@ def test_compressed_pixels_cannot_be_masked():
 def test_pixel_masks_need_a_real_rectangle():
     with pytest.raises(ValueError, match="positive width and height"):
         PixelMask(0, 0, 0, 5)
+
+
+def test_other_patient_ids_are_needles_even_when_their_sequence_goes(tmp_path):
+    ds = ct_dataset()
+    other = Dataset()
+    other.PatientID = "PHN987654321"
+    other.IssuerOfPatientID = "PROVINCIAL HEALTH"
+    ds.OtherPatientIDsSequence = Sequence([other])
+    ds.PatientComments = "see PHN987654321 for the old records"
+    options = (*MODIFIED_DATES, "clean-descriptors")
+    result = reread(engine(options).process(write_file(ds, tmp_path / "in.dcm")))
+    assert "OtherPatientIDsSequence" not in result
+    assert result.PatientComments == "see for the old records"
