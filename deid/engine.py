@@ -47,6 +47,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.sequence import Sequence
+from pydicom.values import convert_SQ
 
 from deid.actions import Action, Code, ElementContext
 from deid.dicomfile import read_input
@@ -387,7 +388,7 @@ class Engine:
             for current, kind in plan.identifying:
                 state.identifiers.add(kind, current.text())
             for current in plan.other_ids:
-                for item in current.visit.dataset[current.visit.tag].value:
+                for item in _items_of(current, state.identifiers.encodings):
                     state.identifiers.add(IdentifierKind.PATIENT_ID, element_text(item, PATIENT_ID))
             for current, handler in plan.work:
                 handler.collect(current, state)
@@ -538,6 +539,21 @@ def _top_text(dataset: Dataset, keyword: str) -> str:
     if keyword == "PatientName" or not isinstance(dataset.get_item(tag), RawDataElement):
         return value_text(dataset.get(keyword)).strip()  # decoded with its character set
     return element_text(dataset, tag)
+
+
+def _items_of(step: Step, encodings: tuple[str, ...]) -> Sequence:
+    """A sequence's items, read from its raw bytes when it is still raw: the sequence
+    is going, so it is parsed for its values without being put back (half the cost)."""
+    raw = step.visit.element
+    if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes):
+        return convert_SQ(
+            raw.value,
+            raw.is_implicit_VR,
+            raw.is_little_endian,
+            list(encodings) or None,
+            raw.value_tell,
+        )
+    return step.visit.dataset[step.visit.tag].value
 
 
 def identifier_kind(action: Action, found: Visit) -> IdentifierKind | None:
