@@ -295,7 +295,7 @@ PSEUDO_CLASSES: dict[str, PseudoClass] = {
         PseudoClass(
             "SUBJECT_ID",
             "the patient's trial subject ID",
-            _ID_VRS,
+            _ID_VRS | {"PN"},  # PN: Patient's Name under --patient-name subject-id
             False,
             Derivation.SUBJECT_ID,
         ),

@@ -1,0 +1,366 @@
+"""The ``deid`` command line: de-identify DICOM files at a trial site.
+
+``main(argv)`` runs one command and returns its exit status, so tests (and other
+programs) call it in process; ``run_main`` is the console script.
+
+Exit statuses (also in ``deid --help`` and the README):
+
+* 0: done; for ``run`` every input was written (or had been by an earlier run)
+* 1: done, but some inputs were quarantined or failed (``run``), the recipe
+  contradicts the profile (``profile check``), the file would be quarantined
+  (``inspect``)
+* 2: the command line, a recipe, a trial configuration or a folder is unusable;
+  nothing was changed
+* 3: the mapping store could not be opened or failed; the run stopped and a
+  rerun resumes where it stopped
+* 130: interrupted (Ctrl-C); a rerun resumes
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from deid import __version__, commands
+from deid.commands import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
+
+EXIT_STATUS_HELP = """\
+exit status:
+  0    done (run: every input written, or written by an earlier run)
+  1    done with problems (run: some inputs quarantined or failed; profile check:
+       the recipe contradicts the profile; inspect: the file would be quarantined)
+  2    unusable command line, recipe, trial configuration or folder; nothing changed
+  3    the mapping store could not be opened or failed; rerun to resume
+  130  interrupted; rerun to resume
+"""
+
+
+def _default_workers() -> int:
+    """The cores this process may use (fewer than the machine's under a CPU limit)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions, keeps the exit status table as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text == EXIT_STATUS_HELP:
+            return text
+        return super()._fill_text(text, width, indent)
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return _HelpFormatter(prog, max_help_position=32)
+
+
+def _add_rule_arguments(parser: argparse.ArgumentParser, *, recipe: bool = True) -> None:
+    """The options that decide what happens to each attribute (run, inspect)."""
+    rules = parser.add_argument_group("what to remove, replace and keep")
+    rules.add_argument(
+        "--profile",
+        choices=("trial", "basic"),
+        default="trial",
+        help="trial (default): PS3.15 Basic Profile with every date moved by the "
+        "patient's own offset; basic: the Basic Profile alone (dates removed or "
+        "emptied). Add options with --option",
+    )
+    rules.add_argument(
+        "--option",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a PS3.15 option, e.g. retain-safe-private, clean-descriptors "
+        "(repeat for several; list them with 'deid profile options')",
+    )
+    if recipe:
+        rules.add_argument(
+            "--recipe",
+            type=Path,
+            metavar="FILE",
+            help="a recipe layered on the profile (check it with 'deid profile check')",
+        )
+    rules.add_argument(
+        "--var",
+        dest="variables",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a value for the recipe's var:NAME (repeat for several)",
+    )
+    rules.add_argument(
+        "--accept-deviation",
+        dest="accepted_deviations",
+        action="append",
+        default=[],
+        metavar="LINE:FINGERPRINT",
+        help="run a recipe even though this rule contradicts the profile, as "
+        "'deid profile check' prints it (repeat for each)",
+    )
+    rules.add_argument(
+        "--safe-private",
+        type=Path,
+        metavar="FILE",
+        help="your own safe-private list, used with --option retain-safe-private",
+    )
+    rules.add_argument(
+        "--strict",
+        action="store_true",
+        help="remove standard attributes outside PS3.15 that may hold free text and are "
+        "not on the reviewed list, instead of keeping and counting them",
+    )
+    rules.add_argument(
+        "--patient-name",
+        choices=("pseudonym", "subject-id"),
+        default="pseudonym",
+        help="Patient's Name becomes a realistic made-up name (default) or the subject ID",
+    )
+    rules.add_argument(
+        "--burned-in-annotation",
+        choices=("quarantine", "accept"),
+        default="quarantine",
+        help="images flagged Burned In Annotation YES may show the name in the pixels: "
+        "quarantine them (default) or write them as your responsibility",
+    )
+    rules.add_argument(
+        "--encapsulated-documents",
+        choices=("quarantine", "accept"),
+        default="quarantine",
+        help="embedded PDF/CDA documents cannot be cleaned: quarantine them (default) or "
+        "keep them as your responsibility",
+    )
+
+
+def _add_trial_arguments(parser: argparse.ArgumentParser) -> None:
+    trial = parser.add_argument_group("trial and mapping store")
+    trial.add_argument("--trial", metavar="NAME", help="the trial's short name, e.g. ONCO-42")
+    trial.add_argument("--site", metavar="ID", help="this site's ID in the trial, e.g. 07")
+    trial.add_argument(
+        "--trial-config",
+        type=Path,
+        metavar="FILE",
+        help="TOML or JSON settings for a trial the store does not know yet "
+        "(sponsor, protocol, subject ID template, date offset range)",
+    )
+    trial.add_argument(
+        "--store",
+        type=Path,
+        metavar="PATH",
+        help="the embedded vault's database file (default: OUTPUT-vault/vault.sqlite "
+        "beside OUTPUT; its key files go in the same folder; keep both at the site)",
+    )
+    trial.add_argument(
+        "--key-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the embedded vault's key files are (default: beside --store)",
+    )
+    trial.add_argument(
+        "--anonymize",
+        action="store_true",
+        help="no way back: pseudonyms are consistent within this run and forgotten "
+        "afterwards; nothing is stored (teaching files, public datasets)",
+    )
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deid",
+        description="De-identify DICOM files for a clinical trial: PS3.15 profiles and "
+        "options, recipes, consistent pseudonyms, trial subject IDs.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=_formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"deid {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="de-identify a folder of DICOM files",
+        description="De-identify every file under INPUT into OUTPUT. INPUT is never "
+        "changed. Output files are named from the new identifiers only "
+        "(subject/study/series/instance). Files that cannot be fully de-identified "
+        "are copied to the quarantine folder with the reason, never written to "
+        "OUTPUT. Rerunning the same command skips what is done.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=_formatter,
+    )
+    run.add_argument("input", type=Path, metavar="INPUT", help="a DICOM file or folder")
+    run.add_argument("output", type=Path, metavar="OUTPUT", help="where de-identified files go")
+    _add_rule_arguments(run)
+    _add_trial_arguments(run)
+    batch = run.add_argument_group("running")
+    batch.add_argument(
+        "--workers",
+        type=_positive,
+        default=_default_workers(),
+        metavar="N",
+        help="worker processes (default: the number of CPU cores, here %(default)s)",
+    )
+    batch.add_argument(
+        "--quarantine",
+        type=Path,
+        metavar="DIR",
+        help="where files that cannot be de-identified go, with the reason "
+        "(default: OUTPUT-quarantine beside OUTPUT; it holds originals: keep it at the site)",
+    )
+    batch.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="the JSON report (default: OUTPUT/deid-report.json)",
+    )
+    batch.add_argument(
+        "--layout",
+        metavar="TEMPLATE",
+        help="output path template from {subject} {study} {series} {instance} "
+        "{modality} (default: {subject}/{study}/{series}/{instance}.dcm)",
+    )
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="show what would happen to each attribute of one file",
+        description="Show, for every attribute of FILE, the action the chosen profile, "
+        "options and recipe take and the value it would get. Nothing is written and "
+        "no mapping is stored: pseudonyms shown are examples.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=_formatter,
+    )
+    inspect.add_argument("file", type=Path, metavar="FILE", help="a DICOM file")
+    _add_rule_arguments(inspect)
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    profile = commands.add_parser(
+        "profile",
+        help="check recipes; list options and PSEUDO classes",
+        description="Check a recipe against the profile, or list what can be chosen.",
+        formatter_class=_formatter,
+    )
+    profile_commands = profile.add_subparsers(dest="profile_command", metavar="WHAT", required=True)
+    check = profile_commands.add_parser(
+        "check",
+        help="report recipe rules that contradict the profile",
+        description="Report, with line numbers, every rule of the recipe that keeps or "
+        "writes what the profile and options remove or replace, every PSEUDO class that "
+        "cannot fit its attribute, and unknown tags or classes. Exit 0 when clean, 1 when "
+        "rules contradict the profile (accept each with --accept-deviation LINE), 2 when "
+        "the recipe cannot be used.",
+        formatter_class=_formatter,
+    )
+    check.add_argument("recipe", type=Path, metavar="FILE", help="the recipe to check")
+    _add_rule_arguments(check, recipe=False)
+    profile_commands.add_parser("options", help="list the PS3.15 options")
+    profile_commands.add_parser("classes", help="list the PSEUDO classes recipes can use")
+
+    corpus = commands.add_parser(
+        "corpus",
+        help="generate identifiable test files",
+        description="Write synthetic but realistic identifiable DICOM files (CT series, "
+        "SR reports, key object selections) in a PACS-export-like tree, for trying deid "
+        "out. All names are invented.",
+        formatter_class=_formatter,
+    )
+    corpus.add_argument("output", type=Path, metavar="OUT", help="folder to write to")
+    corpus.add_argument("--patients", type=_positive, default=3, metavar="N")
+    corpus.add_argument("--studies", type=_positive, default=2, metavar="N", help="per patient")
+    corpus.add_argument("--series", type=_positive, default=2, metavar="N", help="per study")
+    corpus.add_argument("--instances", type=_positive, default=3, metavar="N", help="per series")
+    corpus.add_argument("--rows", type=_positive, default=256, metavar="N")
+    corpus.add_argument("--cols", type=_positive, default=256, metavar="N")
+    corpus.add_argument("--seed", type=int, default=0, metavar="N")
+    corpus.add_argument(
+        "--transfer-syntax",
+        dest="transfer_syntaxes",
+        action="append",
+        metavar="NAME",
+        help="explicit-le, implicit-le, explicit-be or deflated (repeat; default: all four)",
+    )
+    corpus.add_argument("--no-documents", action="store_true", help="CT images only")
+    corpus.add_argument(
+        "--bad-files",
+        action="store_true",
+        help="add files a run must quarantine (not DICOM, truncated, PDF, burned-in text)",
+    )
+    corpus.add_argument(
+        "--manifest",
+        type=Path,
+        metavar="FILE",
+        help="write the list of files and the identifying values each holds (JSON)",
+    )
+    corpus.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    demo = commands.add_parser(
+        "demo",
+        help="generate files for two sites and de-identify them",
+        description="Generate identifiable files for two simulated sites under "
+        "OUT/input, de-identify them with the embedded vault into OUT/deidentified, and "
+        "say where everything is.",
+        formatter_class=_formatter,
+    )
+    demo.add_argument("output", type=Path, metavar="OUT", help="folder for the demo")
+    demo.add_argument("--workers", type=_positive, default=_default_workers(), metavar="N")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _print_error(message: str) -> None:
+    print(f"deid: error: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``deid`` command; return its exit status."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help and on bad arguments
+        return int(exc.code or 0) if isinstance(exc.code, int | None) else EXIT_USAGE
+    handlers = {
+        "run": commands.run,
+        "inspect": commands.inspect,
+        "corpus": commands.corpus,
+        "demo": commands.demo,
+    }
+    try:
+        if args.command == "profile":
+            return commands.profile(args)
+        return handlers[args.command](args)
+    except UsageError as exc:
+        _print_error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _print_error("interrupted; rerun the same command to resume")
+        return EXIT_INTERRUPTED
+
+
+def run_main() -> None:
+    """The ``deid`` console script."""
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Output piped into a program that stopped reading (``deid ... | head``).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = EXIT_OK
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    run_main()

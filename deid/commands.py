@@ -1,0 +1,378 @@
+"""What each ``deid`` command does, once :mod:`deid.cli` has parsed its arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+from deid.batch import REPORT_NAME, BatchConfig, BatchError, RuleSettings, check_folders, run_batch
+from deid.corpus import BAD_FILE_KINDS, TRANSFER_SYNTAXES, generate_corpus
+from deid.dicomfile import read_input
+from deid.engine import Engine, InspectRow
+from deid.outcome import Quarantined, QuarantineError
+from deid.profiles import (
+    DEFAULT_TRIAL_OPTIONS,
+    AcceptanceError,
+    Option,
+    OptionError,
+    PatientNamePolicy,
+    RecipeContradictionError,
+    RecipeError,
+    SafePrivateError,
+    Severity,
+    check_recipe_file,
+    load_safe_private_file,
+    options_table,
+    parse_option,
+    parse_variables,
+    pseudo_classes_table,
+)
+from deid.store.factory import StoreSpec, StoreUnavailableError, open_embedded, run_scoped_store
+from deid.store.memory import MemoryStore
+from deid.writing import DEFAULT_LAYOUT, LayoutError, check_layout, is_within
+from vault.trial_config import (
+    SITE_ID_PATTERN,
+    TRIAL_KEY_PATTERN,
+    TrialConfig,
+    TrialConfigError,
+    load_trial_config,
+)
+
+EXIT_OK = 0
+EXIT_INCOMPLETE = 1
+EXIT_USAGE = 2
+EXIT_STORE = 3
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Something the user asked for cannot work; the message says what to do instead."""
+
+
+def _progress_wanted(args: argparse.Namespace) -> bool:
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+
+
+def corpus(args: argparse.Namespace) -> int:
+    """``deid corpus OUT``: write identifiable synthetic files."""
+    names = args.transfer_syntaxes or list(TRANSFER_SYNTAXES)
+    unknown = [name for name in names if name not in TRANSFER_SYNTAXES]
+    if unknown:
+        raise UsageError(
+            f"unknown transfer syntax {', '.join(unknown)}; "
+            f"choose from {', '.join(TRANSFER_SYNTAXES)}"
+        )
+    per_study = args.series * args.instances + (0 if args.no_documents else 2)
+    total = args.patients * args.studies * per_study
+    total += len(BAD_FILE_KINDS) if args.bad_files else 0
+    with tqdm(
+        total=total,
+        unit="file",
+        desc="generating",
+        disable=not _progress_wanted(args),
+        file=sys.stderr,
+    ) as bar:
+        manifest = generate_corpus(
+            args.output,
+            patients=args.patients,
+            studies_per_patient=args.studies,
+            series_per_study=args.series,
+            instances_per_series=args.instances,
+            rows=args.rows,
+            cols=args.cols,
+            seed=args.seed,
+            transfer_syntaxes=[TRANSFER_SYNTAXES[name] for name in names],
+            include_documents=not args.no_documents,
+            include_bad_files=args.bad_files,
+            on_file=bar.update,
+        )
+    if args.manifest is not None:
+        manifest.write(args.manifest)
+    print(
+        f"wrote {len(manifest.files)} files for {len(manifest.patients)} patients "
+        f"to {args.output}"
+        + (f"; manifest in {args.manifest}" if args.manifest is not None else "")
+    )
+    print("these files hold invented but identifiable data: treat them like real exports")
+    return EXIT_OK
+
+
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
+
+
+def profile(args: argparse.Namespace) -> int:
+    """``deid profile options|classes|check``."""
+    if args.profile_command == "options":
+        print("PS3.15 options for --option (the Basic Profile always applies):\n")
+        print(options_table())
+        print(
+            "\n--profile trial (the default) adds the options marked (default), unless "
+            "retain-long-full-dates is chosen; --profile basic adds none."
+        )
+        return EXIT_OK
+    if args.profile_command == "classes":
+        print("PSEUDO classes for recipes (PSEUDO <attribute> <CLASS>):\n")
+        print(pseudo_classes_table())
+        return EXIT_OK
+    return check_recipe(args)
+
+
+def _chosen_options(args: argparse.Namespace) -> tuple[str, ...]:
+    """The options of ``--profile`` and ``--option``: ``trial`` adds the default dates
+    option unless full dates were asked for."""
+    chosen = [parse_option(name).cli_name for name in args.options]
+    if args.profile == "trial" and Option.RETAIN_LONG_FULL_DATES.cli_name not in chosen:
+        chosen.extend(option.cli_name for option in DEFAULT_TRIAL_OPTIONS)
+    return tuple(dict.fromkeys(chosen))
+
+
+def _rule_settings(args: argparse.Namespace) -> RuleSettings:
+    """The rule settings of the command line, built once to report problems now."""
+    try:
+        settings = RuleSettings(
+            options=_chosen_options(args),
+            recipe=getattr(args, "recipe", None),
+            variables=tuple(parse_variables(getattr(args, "variables", [])).items()),
+            accepted_deviations=tuple(getattr(args, "accepted_deviations", [])),
+            safe_private=args.safe_private,
+            strict=args.strict,
+            patient_name=args.patient_name,
+            burned_in_annotation=args.burned_in_annotation,
+            encapsulated_documents=args.encapsulated_documents,
+        )
+        settings.build_rules()
+    except RULE_ERRORS as exc:
+        raise UsageError(str(exc)) from None
+    return settings
+
+
+RULE_ERRORS = (
+    OptionError,
+    RecipeError,
+    RecipeContradictionError,
+    AcceptanceError,
+    SafePrivateError,
+    ValueError,
+)
+"""Problems of options, recipes and lists: the message says what to fix."""
+
+
+def check_recipe(args: argparse.Namespace) -> int:
+    """``deid profile check FILE``: the reviewer's findings, with line numbers."""
+    try:
+        options = _chosen_options(args)
+        variables = parse_variables(args.variables)
+        safe_private = load_safe_private_file(args.safe_private) if args.safe_private else None
+    except RULE_ERRORS as exc:
+        raise UsageError(str(exc)) from None
+    report = check_recipe_file(
+        args.recipe,
+        options,
+        variables=variables,
+        safe_private=safe_private,
+        strict=args.strict,
+        patient_name_policy=PatientNamePolicy(args.patient_name),
+        accepted_deviations=args.accepted_deviations,
+    )
+    print(report.render())
+    if any(finding.severity is Severity.INVALID for finding in report.findings):
+        return EXIT_USAGE
+    return EXIT_OK if report.ok else EXIT_INCOMPLETE
+
+
+def _default_beside(output: Path, suffix: str) -> Path:
+    output = output.resolve()
+    return output.parent / f"{output.name}{suffix}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """``deid run INPUT OUTPUT``: de-identify a folder; print the summary."""
+    if not args.input.exists():
+        raise UsageError(f"INPUT {args.input} does not exist")
+    if args.anonymize and (args.store or args.key_dir):
+        raise UsageError(
+            "--anonymize keeps no mappings, so --store and --key-dir do not apply; "
+            "drop them, or drop --anonymize to keep a way back"
+        )
+    if not args.anonymize and not (args.trial and args.site):
+        raise UsageError(
+            "name the trial and this site with --trial NAME --site ID (they decide the "
+            "subject IDs and which mappings are used); or use --anonymize for a run "
+            "with no way back"
+        )
+    trial = args.trial or ANONYMOUS_TRIAL
+    site = args.site or ANONYMOUS_SITE
+    if not re.match(TRIAL_KEY_PATTERN, trial):
+        raise UsageError(f"--trial {trial!r}: use 1-64 letters, digits, '.', '-' or '_'")
+    if not re.match(SITE_ID_PATTERN, site):
+        raise UsageError(f"--site {site!r}: use 1-16 letters, digits, '-' or '_'")
+    if args.report is not None and is_within(args.report, args.input):
+        raise UsageError("--report must not be inside INPUT, which is never written to")
+    rules = _rule_settings(args)
+    try:
+        layout = check_layout(args.layout or DEFAULT_LAYOUT)
+        trial_config = (
+            load_trial_config(args.trial_config, key=trial) if args.trial_config else None
+        )
+        if args.anonymize:
+            trial_config = trial_config or TrialConfig(key=trial)
+    except (LayoutError, TrialConfigError) as exc:
+        raise UsageError(str(exc)) from None
+    store_path = (
+        None
+        if args.anonymize
+        else args.store or (_default_beside(args.output, "-vault") / "vault.sqlite")
+    )
+    config = BatchConfig(
+        input_root=args.input,
+        output_root=args.output,
+        quarantine_root=args.quarantine or _default_beside(args.output, "-quarantine"),
+        rules=rules,
+        store=StoreSpec(trial, site, store_path=store_path, key_dir=args.key_dir),
+        anonymize=args.anonymize,
+        layout=layout,
+    )
+    try:
+        check_folders(config)
+        with ExitStack() as stack:
+            if trial_config is not None and args.anonymize:
+                proxy = stack.enter_context(run_scoped_store(trial_config, site))
+                config = replace(config, store=replace(config.store, shared_proxy=proxy))
+            else:
+                assert store_path is not None
+                store_path.parent.mkdir(parents=True, exist_ok=True)
+                # Opening once in the parent creates the trial before any worker starts.
+                open_embedded(store_path, trial, site, trial_config, args.key_dir).close()
+            report = run_batch(
+                config,
+                workers=args.workers,
+                progress=_progress_wanted(args),
+                report_path=args.report,
+            )
+    except BatchError as exc:
+        raise UsageError(str(exc)) from None
+    except StoreUnavailableError as exc:
+        _error(f"{exc}\nnothing more was written; fix the store and rerun the same command")
+        return EXIT_STORE
+    for line in report.summary_lines():
+        print(line)
+    _print_places(config, args.report)
+    if report.stopped is not None and report.not_processed:
+        return EXIT_STORE
+    return EXIT_OK if report.complete else EXIT_INCOMPLETE
+
+
+ANONYMOUS_TRIAL = "ANONYMIZED"
+ANONYMOUS_SITE = "A"
+"""Trial and site of an --anonymize run that names none: they only shape subject IDs."""
+
+
+def _print_places(config: BatchConfig, report: Path | None) -> None:
+    print(f"de-identified files: {config.output_root}")
+    print(f"report:              {report or config.output_root / REPORT_NAME}")
+    if any(config.quarantine_root.glob("*.reason.json")):
+        print(
+            f"quarantine:          {config.quarantine_root} (originals with the reasons: "
+            "keep it at the site)"
+        )
+    if config.store.store_path is not None:
+        print(
+            f"mapping store:       {config.store.store_path} (the way back, with its key "
+            "files: keep it at the site and back it up)"
+        )
+    else:
+        print("mapping store:       none (--anonymize: nothing was kept, no way back)")
+
+
+def _error(message: str) -> None:
+    print(f"deid: error: {message}", file=sys.stderr)
+
+
+def inspect(args: argparse.Namespace) -> int:
+    """``deid inspect FILE``: every attribute's action and resulting value."""
+    rules = _rule_settings(args)
+    try:
+        dataset = read_input(args.file)
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    except QuarantineError as exc:
+        print(f"{args.file} would be quarantined: {exc.reason}: {exc.message}")
+        return EXIT_INCOMPLETE
+    store = MemoryStore(TrialConfig(key=INSPECT_TRIAL), INSPECT_SITE)
+    try:
+        engine = Engine(rules.build_rules(), store, rules.engine_settings())
+        inspection = engine.inspect(dataset)
+    finally:
+        store.close()
+    outcome = inspection.outcome
+    if args.json:
+        document = {
+            "file": str(args.file),
+            "outcome": (
+                {"quarantined": str(outcome.reason), "message": outcome.message}
+                if isinstance(outcome, Quarantined)
+                else {"written": True, "subject_id": outcome.subject_id}
+            ),
+            "elements": [asdict(row) for row in inspection.rows],
+        }
+        print(json.dumps(document, indent=1))
+    else:
+        _print_inspection(inspection.rows)
+        if isinstance(outcome, Quarantined):
+            print(f"\nthe file would be quarantined: {outcome.reason}: {outcome.message}")
+        else:
+            print(
+                "\nthe file would be written; pseudonyms above are examples, a real run "
+                "takes them from the trial's mapping store"
+            )
+    return EXIT_INCOMPLETE if isinstance(outcome, Quarantined) else EXIT_OK
+
+
+INSPECT_TRIAL = "INSPECT"
+INSPECT_SITE = "X"
+
+
+def _shorten(value: str | None, width: int = 36) -> str:
+    if value is None:
+        return "-"
+    text = value or "''"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _print_inspection(rows: Sequence[InspectRow]) -> None:
+    table: list[tuple[str, ...]] = [("ELEMENT", "VR", "ACTION", "BEFORE", "AFTER", "WHY")]
+    for row in rows:
+        action, _, why = row.action.partition(" (")
+        table.append(
+            (
+                row.path,
+                row.vr,
+                action,
+                _shorten(row.original),
+                _shorten(row.result),
+                why.removesuffix(")"),
+            )
+        )
+    _print_table(table)
+
+
+def demo(args: argparse.Namespace) -> int:
+    """``deid demo OUT``: two sites' files, de-identified with one embedded vault."""
+    from deid.demo import run_demo
+
+    return run_demo(args.output, workers=args.workers, progress=_progress_wanted(args))
+
+
+__all__ = ["corpus", "demo", "inspect", "profile", "run"]

@@ -1,0 +1,191 @@
+"""Opening the mapping store a ``deid run`` uses, in the parent and in every worker.
+
+Two kinds:
+
+* **embedded** (the default): the vault's own service layer in-process on a SQLite
+  file, with its keys in files beside it (:func:`open_embedded`). The parent opens
+  it once first, which creates the trial when it does not exist yet; each worker
+  then opens its own connection to the same file.
+* **run-scoped** (``--anonymize``): one :class:`~deid.store.memory.MemoryStore`
+  living in a server process of the parent (:func:`run_scoped_store`), which every
+  worker reaches through a proxy, so pseudonyms are consistent across workers and
+  nothing is written anywhere.
+
+Every store handed to the engine is wrapped in :class:`FailClosedStore`: a failing
+store surfaces as :class:`StoreUnavailableError`, which stops the run (exit 3)
+instead of quarantining every file for a reason that is not the file's fault.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext
+from multiprocessing.managers import BaseManager
+from pathlib import Path
+from typing import Any
+
+from deid.store.memory import MemoryStore
+from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
+from vault.trial_config import TrialConfig
+
+
+class StoreUnavailableError(RuntimeError):
+    """The mapping store could not be opened or failed a request.
+
+    The message names the store and the failure, never a value being mapped.
+    """
+
+
+def _describe(exc: BaseException) -> str:
+    # Database errors append the statement and its parameters on later lines.
+    first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+
+
+def open_embedded(
+    store_path: Path,
+    trial: str,
+    site: str,
+    trial_config: TrialConfig | None = None,
+    key_dir: Path | None = None,
+) -> MappingStore:
+    """Open the embedded vault at ``store_path``; the one place ``deid`` does so."""
+    try:
+        from vault.embedded import open_embedded_store  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise StoreUnavailableError(
+            "the embedded vault (vault.embedded) is not part of this installation; "
+            "use --anonymize for a run without a vault, or install the full deid-vault"
+        ) from None
+    try:
+        store: MappingStore = open_embedded_store(
+            store_path, trial, site, trial_config=trial_config, key_dir=key_dir
+        )
+    except Exception as exc:
+        raise StoreUnavailableError(
+            f"cannot open the mapping store {store_path}: {_describe(exc)}"
+        ) from None
+    return store
+
+
+class FailClosedStore:
+    """A :class:`MappingStore` whose failures all become :class:`StoreUnavailableError`."""
+
+    def __init__(self, inner: MappingStore, name: str) -> None:
+        self._inner = inner
+        self._name = name
+
+    def _failed(self, exc: Exception) -> StoreUnavailableError:
+        return StoreUnavailableError(f"the mapping store {self._name} failed: {_describe(exc)}")
+
+    def trial_info(self) -> TrialInfo:
+        """The trial and site the store is bound to."""
+        try:
+            return self._inner.trial_info()
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    def enroll(self, patient_key: str) -> Enrollment:
+        """Find or enroll the patient."""
+        try:
+            return self._inner.enroll(patient_key)
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    def get_or_create(self, items: Sequence[PseudonymRequest]) -> list[str | None]:
+        """Answer a batch of pseudonym requests."""
+        try:
+            return self._inner.get_or_create(items)
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    def close(self) -> None:
+        """Close the wrapped store."""
+        try:
+            self._inner.close()
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+
+class _StoreManager(BaseManager):
+    pass
+
+
+_StoreManager.register("MemoryStore", MemoryStore)
+
+
+class SharedStoreClient:
+    """A worker's handle on the run-scoped store served by the parent.
+
+    ``close`` only lets go of the handle: the store belongs to the parent and
+    lives until the run ends.
+    """
+
+    def __init__(self, proxy: Any) -> None:
+        self._proxy = proxy
+
+    def trial_info(self) -> TrialInfo:
+        """The trial and site the store is bound to."""
+        info: TrialInfo = self._proxy.trial_info()
+        return info
+
+    def enroll(self, patient_key: str) -> Enrollment:
+        """Find or enroll the patient, for every worker of the run alike."""
+        enrollment: Enrollment = self._proxy.enroll(patient_key)
+        return enrollment
+
+    def get_or_create(self, items: Sequence[PseudonymRequest]) -> list[str | None]:
+        """One round trip to the parent for the whole batch."""
+        answers: list[str | None] = self._proxy.get_or_create(list(items))
+        return answers
+
+    def close(self) -> None:
+        """Drop the handle; the parent closes the store itself."""
+        self._proxy = None
+
+
+@contextmanager
+def run_scoped_store(
+    config: TrialConfig,
+    site: str,
+    context: BaseContext | None = None,
+    *,
+    anonymized: bool = True,
+) -> Iterator[Any]:
+    """Serve one :class:`MemoryStore` from a child process, for every worker alike.
+
+    Yields a picklable proxy; wrap it in :class:`SharedStoreClient` in each worker.
+    Every mapping is gone when the block ends. ``anonymized`` marks the store as
+    run-scoped (``--anonymize``), which the output records.
+    """
+    manager = _StoreManager(ctx=context or multiprocessing.get_context())
+    manager.start()
+    try:
+        yield manager.MemoryStore(config, site, anonymized=anonymized)  # type: ignore[attr-defined]
+    finally:
+        manager.shutdown()
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """How a worker opens its store: picklable, so it can travel to worker processes."""
+
+    trial: str
+    site: str
+    store_path: Path | None = None
+    """The embedded vault's SQLite file; ``None`` for a run-scoped store."""
+    key_dir: Path | None = None
+    shared_proxy: Any = None
+    """The run-scoped store's proxy (``--anonymize``)."""
+
+    def open(self) -> FailClosedStore:
+        """Open this worker's connection to the run's store."""
+        if self.shared_proxy is not None:
+            return FailClosedStore(SharedStoreClient(self.shared_proxy), "of this run")
+        if self.store_path is None:
+            raise StoreUnavailableError("no mapping store was configured for this run")
+        inner = open_embedded(self.store_path, self.trial, self.site, key_dir=self.key_dir)
+        return FailClosedStore(inner, str(self.store_path))

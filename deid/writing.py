@@ -1,0 +1,161 @@
+"""Where output goes and how it gets there: names from new identifiers, atomic writes.
+
+PACS exports put names, IDs and dates in folder and file names, so nothing of an
+input's path is ever reused: output names are built from the de-identified
+object's own identifiers (subject ID and new UIDs), and an input is referred to
+by a salted hash of its path relative to the input folder.
+
+Every file is written to a temporary name in its target folder, flushed to disk,
+then renamed into place, so a crash leaves either the whole file or none of it.
+Temporary names start with :data:`TEMP_PREFIX`; a new run removes any left over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import string
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+TEMP_PREFIX = ".deid-tmp-"
+
+DEFAULT_LAYOUT = "{subject}/{study}/{series}/{instance}.dcm"
+LAYOUT_FIELDS = {
+    "subject": "the patient's trial subject ID",
+    "study": "the new Study Instance UID",
+    "series": "the new Series Instance UID",
+    "instance": "the new SOP Instance UID",
+    "modality": "the Modality (CT, MR, SR...)",
+}
+"""Fields an output layout may use: only new identifiers and non-identifying codes."""
+
+_UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class LayoutError(ValueError):
+    """An output layout that could put files outside OUTPUT or on top of each other."""
+
+
+@dataclass(frozen=True)
+class OutputNames:
+    """The identifiers an output file is named from."""
+
+    subject: str
+    study: str
+    series: str
+    instance: str
+    modality: str = "OT"
+
+
+def check_layout(layout: str) -> str:
+    """Return ``layout`` if usable, else raise :class:`LayoutError` saying why."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(layout) if name is not None]
+    except ValueError as exc:
+        raise LayoutError(f"layout {layout!r} is not a valid template: {exc}") from None
+    unknown = sorted(set(fields) - LAYOUT_FIELDS.keys())
+    if unknown:
+        raise LayoutError(
+            f"layout {layout!r} uses unknown fields {unknown}; "
+            f"use only {', '.join('{' + f + '}' for f in LAYOUT_FIELDS)}"
+        )
+    if "instance" not in fields:
+        raise LayoutError(f"layout {layout!r} must contain {{instance}} so files never collide")
+    parts = Path(layout).parts
+    if Path(layout).is_absolute() or ".." in parts or not layout.strip():
+        raise LayoutError(f"layout {layout!r} must be a relative path inside OUTPUT")
+    return layout
+
+
+def output_path(layout: str, names: OutputNames) -> str:
+    """The output file's path relative to OUTPUT, with ``/`` separators."""
+    values = {key: _safe_component(getattr(names, key)) for key in LAYOUT_FIELDS}
+    return layout.format(**values)
+
+
+def _safe_component(value: str) -> str:
+    cleaned = _UNSAFE_CHARACTERS.sub("_", value.strip()) or "_"
+    return "_" if cleaned in (".", "..") else cleaned
+
+
+def input_id(relative_path: str, salt: bytes) -> str:
+    """A stable name for an input that does not reveal its path (which carries PHI)."""
+    digest = hashlib.sha256(salt + relative_path.encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:32]
+
+
+def write_atomic(target: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Create or replace ``target`` with what ``write`` writes, all or nothing."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(temp_name).replace(target)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            Path(temp_name).unlink()
+        raise
+
+
+def write_json_atomic(target: Path, document: object) -> None:
+    """Write ``document`` as indented JSON, atomically."""
+    text = json.dumps(document, indent=1) + "\n"
+    write_atomic(target, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def copy_atomic(source: Path, target: Path, chunk_size: int = 1 << 20) -> None:
+    """Copy ``source`` (opened read-only) to ``target`` atomically."""
+
+    def copy(handle: BinaryIO) -> None:
+        with source.open("rb") as original:
+            while chunk := original.read(chunk_size):
+                handle.write(chunk)
+
+    write_atomic(target, copy)
+
+
+def remove_stale_temp_files(root: Path) -> int:
+    """Delete temporary files an interrupted run left under ``root``; return how many."""
+    removed = 0
+    for path in _walk_files(root):
+        if path.name.startswith(TEMP_PREFIX):
+            with suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def _walk_files(root: Path) -> Iterator[Path]:
+    if not root.is_dir():
+        return
+    for folder, _, files in os.walk(root):
+        for name in files:
+            yield Path(folder) / name
+
+
+def input_files(root: Path) -> list[tuple[Path, str]]:
+    """Every file under ``root`` (or ``root`` itself), sorted, with its relative path.
+
+    Sorted by relative path, so runs are reproducible; symbolic links to folders
+    are not followed, so a link cannot pull a folder in twice.
+    """
+    if root.is_file():
+        return [(root, root.name)]
+    found = [(path, path.relative_to(root).as_posix()) for path in _walk_files(root)]
+    return sorted(found, key=lambda item: item[1])
+
+
+def is_within(path: Path, folder: Path) -> bool:
+    """True when ``path`` is ``folder`` or lies inside it (after resolving links)."""
+    resolved, base = path.resolve(), folder.resolve()
+    return resolved == base or base in resolved.parents
