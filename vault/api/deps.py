@@ -16,7 +16,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from vault.authz import Caller
-from vault.errors import VaultError
 from vault.runtime import VaultRuntime
 from vault.services import principals as principal_service
 
@@ -34,20 +33,8 @@ RuntimeDep = Annotated[VaultRuntime, Depends(get_runtime)]
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:
     """One transaction per request: committed before the response, else rolled back."""
-    session = runtime.sessions()
-    try:
+    with runtime.transaction() as session:
         yield session
-        session.commit()
-    except VaultError as exc:
-        session.rollback()
-        session.close()
-        runtime.settle(exc)
-        raise
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
