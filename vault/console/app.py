@@ -108,11 +108,12 @@ def create_console(runtime: VaultRuntime) -> FastAPI:
     async def security_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        # Before routing: the router rewrites the scope's root_path for mounted apps.
+        static = request.url.path.startswith(f"{base_path(request)}/static/")
         response = await call_next(request)
         response.headers.update(_HEADERS)
         if runtime.console.secure_cookies:
             response.headers["Strict-Transport-Security"] = "max-age=31536000"
-        static = request.url.path.startswith(f"{base_path(request)}/static/")
         response.headers["Cache-Control"] = "public, max-age=3600" if static else "no-store"
         return response
 

@@ -6,9 +6,10 @@ apply to each of these actions; admins see no original and no audit record here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -237,33 +238,49 @@ def _principal_action(page: Page, name: str, action: Any, done: str) -> Response
     return page.redirect(f"/admin/principals/{name}", done)
 
 
+@dataclass(frozen=True)
+class RoleFields:
+    """A role as the form names it."""
+
+    role: str
+    trial: str
+    site: str
+
+    def spec(self) -> RoleSpec:
+        """The role for the services (an unknown role name is refused)."""
+        return _role_spec(self.role, self.trial, self.site)
+
+
+def _role_fields(role: Short = "", trial: Short = "", site: Short = "") -> RoleFields:
+    return RoleFields(role, trial, site)
+
+
+RoleFieldsDep = Annotated[RoleFields, Depends(_role_fields)]
+
+
 @router.post("/principals/{name}/roles")
-def grant_role(
-    page: FormPageDep, name: str, role: Short = "", trial: Short = "", site: Short = ""
-) -> Response:
+def grant_role(page: FormPageDep, name: str, fields: RoleFieldsDep) -> Response:
     """Give the principal one more role."""
     return _principal_action(
         page,
         name,
         lambda: principal_service.grant_role(
-            page.session, page.runtime, page.caller, name, _role_spec(role, trial, site)
+            page.session, page.runtime, page.caller, name, fields.spec()
         ),
-        f"Role {role} granted to {name}.",
+        f"Role {fields.role} granted to {name}.",
     )
 
 
 @router.post("/principals/{name}/roles/revoke")
-def revoke_role(
-    page: FormPageDep, name: str, role: Short = "", trial: Short = "", site: Short = ""
-) -> Response:
+def revoke_role(page: FormPageDep, name: str, fields: RoleFieldsDep) -> Response:
     """Take a role away from the principal."""
     return _principal_action(
         page,
         name,
         lambda: principal_service.revoke_role(
-            page.session, page.runtime, page.caller, name, _role_spec(role, trial, site)
+            page.session, page.runtime, page.caller, name, fields.spec()
         ),
-        f"Role {role} revoked from {name}.",
+        f"Role {fields.role} revoked from {name}.",
     )
 
 

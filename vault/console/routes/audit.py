@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from vault.console import forms, reports
@@ -75,6 +75,9 @@ def _filters(
     return Filters(trial, principal, action, outcome, since, until)
 
 
+FiltersDep = Annotated[Filters, Depends(_filters)]
+
+
 def _trial_keys(page: Page, scope: AuditFilter) -> list[str]:
     """The trials the auditor may filter by."""
     if scope.trials is not None:
@@ -85,17 +88,11 @@ def _trial_keys(page: Page, scope: AuditFilter) -> list[str]:
 @router.get("")
 def audit_log(
     page: PageDep,
-    trial: Text = "",
-    principal: Text = "",
-    action: Text = "",
-    outcome: Text = "",
-    since: Text = "",
-    until: Text = "",
+    filters: FiltersDep,
     before: Annotated[int | None, Query(ge=1)] = None,
     after: Annotated[int | None, Query(ge=0)] = None,
 ) -> HTMLResponse:
     """Records newest first, filtered, a page at a time."""
-    filters = _filters(trial, principal, action, outcome, since, until)
     scope = filters.scoped(page)
     result = reports.audit_page(page.session, scope, before, after, PAGE_SIZE)
     return page.render(
@@ -132,17 +129,10 @@ def _stream(runtime: VaultRuntime, f: AuditFilter, fmt: str) -> Iterator[str]:
 
 @router.get("/export")
 def export(
-    page: PageDep,
-    format: Literal["csv", "jsonl"] = "csv",
-    trial: Text = "",
-    principal: Text = "",
-    action: Text = "",
-    outcome: Text = "",
-    since: Text = "",
-    until: Text = "",
+    page: PageDep, filters: FiltersDep, format: Literal["csv", "jsonl"] = "csv"
 ) -> StreamingResponse:
     """Every matching record as CSV or JSON lines (the export is itself audited)."""
-    f = _filters(trial, principal, action, outcome, since, until).scoped(page)
+    f = filters.scoped(page)
     service.record_access(
         page.session,
         page.runtime,
