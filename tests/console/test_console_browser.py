@@ -195,7 +195,15 @@ def test_an_auditor_sees_the_requests_and_no_original(
         page.goto("/console/audit")
         page.get_by_role("table").get_by_role("link").first.click()
         served.shot(page, "audit-record")
+    with world.runtime.sessions() as session:
+        reidentifications = session.scalars(
+            select(AuditRecord.seq).where(
+                AuditRecord.trial_key == world.trial,
+                AuditRecord.action.like("reidentification.%"),
+            )
+        ).all()
     pages = dict(crawl(page.context, served.base, "/console/"))
+    assert {f"/console/audit/records/{seq}" for seq in reidentifications} <= set(pages)
     assert {"/console/audit", "/console/audit/dashboard", "/console/audit/verify"} <= set(pages)
     assert any(p.startswith("/console/audit/records/") for p in pages)
     assert any(p.startswith("/console/audit/export") for p in pages)
