@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.console.browser import DESKTOP, crawl, go, leaks, shoot, sign_in
-from tests.console.world import ConsoleWorld, csrf_of, seed
+from tests.console.world import PASSWORD, ConsoleWorld, csrf_of, seed
 from tests.vault.servers import vault_server
 from vault.console.accounts import session_digest
 from vault.models import AuditRecord, ConsoleSession, Principal, utcnow
@@ -152,6 +152,14 @@ def test_an_approver_is_refused_on_its_own_request(served: Served, contexts: Any
     assert "cannot decide your own request" in page.get_by_role("alert").inner_text()
     assert "pending" in page.locator(".facts").inner_text()
     served.shot(page, "own-request-refused")
+    with served.world.runtime.sessions() as session:
+        refusal = session.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.action == "reidentification.approve")
+            .order_by(AuditRecord.seq.desc())
+        ).first()
+    assert refusal is not None and refusal.outcome == "denied"
+    assert refusal.principal_name == served.world.names["requester_approver"]
 
 
 def _released_request(world: ConsoleWorld) -> None:
@@ -305,8 +313,15 @@ def test_an_idle_session_ends_and_sign_in_returns_to_the_page(
     page.get_by_label("Password").fill("not the password at all")
     page.get_by_role("button", name="Sign in").click()
     assert "not right" in page.get_by_role("alert").inner_text()
-    page.get_by_label("Password").fill("tulip anchor meadow 42")
-    page.get_by_role("button", name="Sign in").click()
+    # By keyboard alone: the skip link comes first, then the form in order; Enter sends it.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    for _ in range(4):
+        if page.evaluate("document.activeElement.id") == "password":
+            break
+        page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
     page.wait_for_url("**/console/approvals")
 
 

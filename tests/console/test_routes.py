@@ -169,9 +169,20 @@ def test_hostile_text_is_escaped_everywhere_it_is_shown(world: ConsoleWorld) -> 
     key = f"H-{world.trial}"
     created = admin.post(
         "/console/admin/trials/new",
-        data={"csrf_token": admin_csrf, "key": key, "sponsor_name": HOSTILE[:64]},
+        data={
+            "csrf_token": admin_csrf,
+            "key": key,
+            "sponsor_name": HOSTILE[:64],
+            "protocol_name": HOSTILE[:64],
+            "sites": f"S01 {HOSTILE[:60]}",
+        },
     )
     assert created.status_code == 200 and created.url.path == f"/console/admin/trials/{key}"
+    described = admin.post(
+        "/console/admin/principals",
+        data={"csrf_token": admin_csrf, "name": f"p-{key}", "description": HOSTILE},
+    )
+    assert described.status_code == 200
     requester, csrf = signed_in(world, "requester")
     sent = _ask(requester, csrf, world, justification=HOSTILE, pseudonyms=f"FULL_NAME {HOSTILE}")
     assert sent.status_code == 303
@@ -180,6 +191,8 @@ def test_hostile_text_is_escaped_everywhere_it_is_shown(world: ConsoleWorld) -> 
     auditor, _ = signed_in(world, "auditor_all")
     pages = [
         created.text,
+        described.text,
+        admin.get("/console/admin/principals").text,
         admin.get("/console/admin/trials").text,
         sent.text,
         requester.get("/console/requests").text,
@@ -191,7 +204,7 @@ def test_hostile_text_is_escaped_everywhere_it_is_shown(world: ConsoleWorld) -> 
     pages.append(auditor.get(f"/console/audit/records/{seq}").text)
     for html in pages:
         assert "<script>alert" not in html and "<img src=x" not in html
-    assert any("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html for html in pages[2:])
+    assert any("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html for html in pages[4:])
     assert "&lt;script&gt;" in pages[0]
 
 
