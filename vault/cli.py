@@ -8,6 +8,7 @@ Commands that change the vault act as the command-line operator and are audited.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -24,6 +25,7 @@ from vault import __version__
 from vault.audit import verify_chain
 from vault.authz import cli_caller
 from vault.config import DatabaseSettings, Settings
+from vault.console import accounts
 from vault.crypto import (
     KeyFileError,
     KeyPaths,
@@ -189,6 +191,27 @@ def cmd_principal(args: argparse.Namespace, out: TextIO) -> int:
             [_role_spec(r) for r in args.role],
         )
     print(f"principal {args.name} created with roles: {', '.join(args.role) or 'none'}", file=out)
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for the password; pipe it in with --password-stdin")
+    first = getpass.getpass(f"New console password for {args.name}: ")
+    if getpass.getpass("The same password again: ") != first:
+        raise CliError("the two passwords differ; nothing changed")
+    return first
+
+
+def cmd_set_password(args: argparse.Namespace, out: TextIO) -> int:
+    """Set a principal's web-console password (scrypt-hashed; its console sessions end)."""
+    password = _read_password(args)
+    runtime = _runtime()
+    with runtime.transaction() as session:
+        ended = accounts.set_password(session, runtime, cli_caller(), args.name, password)
+    print(f"console password of {args.name} set; {ended} console sessions ended", file=out)
     return 0
 
 
@@ -397,6 +420,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="e.g. site_uploader:TRIAL1:S01, approver:TRIAL1, auditor, admin (repeatable)",
     )
     principal.set_defaults(handler=cmd_principal)
+    set_password = principal_commands.add_parser(
+        "set-password",
+        help="set a principal's web-console password (asked twice; never echoed or logged)",
+    )
+    set_password.add_argument("name")
+    set_password.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    set_password.set_defaults(handler=cmd_set_password)
 
     token = commands.add_parser("token", help="issue and revoke API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)

@@ -60,6 +60,25 @@ class Settings(DatabaseSettings):
     )
     max_batch_items: int = Field(default=5000, ge=1)
     max_value_length: int = Field(default=10240, ge=64)
+    console_secure_cookies: bool = Field(
+        default=True, description="false only for plain-HTTP development (development only)"
+    )
+    console_idle_timeout_seconds: int = Field(default=900, ge=60)
+    console_session_lifetime_seconds: int = Field(default=8 * 3600, ge=300)
+
+    @model_validator(mode="after")
+    def _console_sessions_safe(self) -> Settings:
+        if not self.console_secure_cookies and not self.development:
+            raise ValueError(
+                "VAULT_CONSOLE_SECURE_COOKIES=false is allowed only with "
+                "VAULT_ENVIRONMENT=development (plain HTTP on a developer's machine)"
+            )
+        if self.console_idle_timeout_seconds > self.console_session_lifetime_seconds:
+            raise ValueError(
+                "VAULT_CONSOLE_IDLE_TIMEOUT_SECONDS must not exceed "
+                "VAULT_CONSOLE_SESSION_LIFETIME_SECONDS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _key_files_named(self) -> Settings:

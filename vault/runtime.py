@@ -43,6 +43,15 @@ class AuthPolicy:
     lockout_seconds: int = 300
 
 
+@dataclass(frozen=True)
+class ConsolePolicy:
+    """How the web console's sign-in sessions behave."""
+
+    secure_cookies: bool = True
+    idle_timeout_seconds: int = 900
+    session_lifetime_seconds: int = 8 * 3600
+
+
 @dataclass
 class VaultRuntime:
     """Everything a service call needs besides its session and caller."""
@@ -53,6 +62,7 @@ class VaultRuntime:
     signer: AuditSigner
     limits: Limits
     auth: AuthPolicy
+    console: ConsolePolicy = field(default_factory=ConsolePolicy)
     scopes: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     """Trial and site rows by (trial key, site key). Only their immutable parts (ids,
     salt, settings) are used from here; status and key version are re-read on every
@@ -73,6 +83,11 @@ class VaultRuntime:
                 settings.auth_failure_limit,
                 settings.auth_failure_window_seconds,
                 settings.auth_lockout_seconds,
+            ),
+            console=ConsolePolicy(
+                settings.console_secure_cookies,
+                settings.console_idle_timeout_seconds,
+                settings.console_session_lifetime_seconds,
             ),
         )
 

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vault import __version__
 from vault.api import audit, health, keys, principals, reidentification, trials
 from vault.config import Settings
+from vault.console.app import create_console
 from vault.errors import RateLimitedError, VaultError
 from vault.runtime import VaultRuntime
 
@@ -89,6 +90,7 @@ def create_app(runtime: VaultRuntime) -> FastAPI:
 
     for module in (health, trials, principals, reidentification, audit, keys):
         app.include_router(module.router)
+    app.mount("/console", create_console(runtime))
     return app
 
 

@@ -2,6 +2,7 @@
 
 from vault.models.audit import AuditCheckpoint, AuditHead, AuditRecord
 from vault.models.base import Base, utcnow
+from vault.models.console import ConsolePassword, ConsoleSession
 from vault.models.mapping import MAX_PSEUDONYM_LENGTH, Mapping, Subject
 from vault.models.principal import ApiToken, AuthFailure, Principal, Role, RoleBinding
 from vault.models.reidentification import Purpose, ReidentificationRequest, RequestStatus
@@ -15,6 +16,8 @@ __all__ = [
     "AuditRecord",
     "AuthFailure",
     "Base",
+    "ConsolePassword",
+    "ConsoleSession",
     "DataKey",
     "Mapping",
     "Principal",

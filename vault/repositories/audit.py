@@ -56,3 +56,13 @@ def checkpoints(session: Session, limit: int = 1000) -> Sequence[AuditCheckpoint
     return session.scalars(
         select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(limit)
     ).all()
+
+
+def page_before(
+    session: Session, f: AuditFilter, before_seq: int | None, limit: int
+) -> Sequence[AuditRecord]:
+    """Up to ``limit`` matching records before ``before_seq`` (None: the newest), newest first."""
+    statement = _filtered(f)
+    if before_seq is not None:
+        statement = statement.where(AuditRecord.seq < before_seq)
+    return session.scalars(statement.order_by(AuditRecord.seq.desc()).limit(limit)).all()

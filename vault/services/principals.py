@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -287,16 +287,7 @@ def authenticate(
 ) -> Caller:
     """The caller a bearer token stands for; failures are counted and audited."""
     now = utcnow()
-    blocked = repo.blocked_until(session, client_address)
-    if blocked is not None and blocked > now:
-        retry = max(1, int((blocked - now).total_seconds()) + 1)
-        raise RateLimitedError(
-            f"too many failed authentications from this address; retry in {retry} seconds",
-            retry,
-            audit=anonymous_event(
-                client_address, "auth.failure", Outcome.DENIED, {"reason": "rate limited"}
-            ),
-        )
+    require_not_locked_out(session, client_address, now)
     reason = None
     found = None
     if not token:
@@ -326,17 +317,23 @@ def authenticate(
     return Caller(principal.id, principal.name, bindings, client_address, row.id)
 
 
-def _fail(
-    runtime: VaultRuntime,
-    client_address: str,
-    reason: str,
-    found: tuple[ApiToken, Principal] | None,
-) -> None:
+def require_not_locked_out(session: Session, client_address: str, now: datetime) -> None:
+    """Refuse (429, audited) an address locked out by repeated failed authentications."""
+    blocked = repo.blocked_until(session, client_address)
+    if blocked is not None and blocked > now:
+        retry = max(1, int((blocked - now).total_seconds()) + 1)
+        raise RateLimitedError(
+            f"too many failed authentications from this address; retry in {retry} seconds",
+            retry,
+            audit=anonymous_event(
+                client_address, "auth.failure", Outcome.DENIED, {"reason": "rate limited"}
+            ),
+        )
+
+
+def failure_counter(runtime: VaultRuntime, client_address: str) -> Callable[[Session], None]:
+    """Work for after the rollback: count one failed authentication of ``client_address``."""
     policy = runtime.auth
-    details: dict[str, object] = {"reason": reason}
-    if found is not None:
-        details["token_id"] = found[0].id
-        details["principal"] = found[1].name
 
     def count(session: Session) -> None:
         repo.count_failure(
@@ -348,6 +345,19 @@ def _fail(
             timedelta(seconds=policy.lockout_seconds),
         )
 
+    return count
+
+
+def _fail(
+    runtime: VaultRuntime,
+    client_address: str,
+    reason: str,
+    found: tuple[ApiToken, Principal] | None,
+) -> None:
+    details: dict[str, object] = {"reason": reason}
+    if found is not None:
+        details["token_id"] = found[0].id
+        details["principal"] = found[1].name
     message = {
         "no token": "authentication required: send 'Authorization: Bearer <token>'",
         "malformed token": "the token is not a deid-vault token (they start with 'dvt_')",
@@ -355,5 +365,5 @@ def _fail(
     raise UnauthenticatedError(
         message,
         audit=anonymous_event(client_address, "auth.failure", Outcome.DENIED, details),
-        after_rollback=count,
+        after_rollback=failure_counter(runtime, client_address),
     )
