@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# Tests run in parallel on every core; override with PYTEST_ARGS= for a serial run.
+PYTEST_ARGS ?= -n auto
 
 .PHONY: setup demo test lint typecheck unit bench clean
 
