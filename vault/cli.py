@@ -49,6 +49,12 @@ from vault.services import keys as key_service
 from vault.services import principals as principal_service
 from vault.services import trials as trial_service
 from vault.services.principals import RoleSpec
+from vault.transfer.keys import (
+    create_transfer_key,
+    load_transfer_private_key,
+    load_transfer_public_key,
+)
+from vault.transfer.operations import export_bundle, import_bundle
 from vault.trial_config import TrialConfig, TrialConfigError, load_trial_config
 
 DEFAULT_PORT = 8200
@@ -58,9 +64,9 @@ class CliError(Exception):
     """A problem the operator can fix; printed without a traceback."""
 
 
-def _settings() -> Settings:
+def _settings(**overrides: object) -> Settings:
     try:
-        return Settings()
+        return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
             f"VAULT_{'_'.join(str(p) for p in e['loc']).upper() or 'SETTINGS'}: {e['msg']}"
@@ -76,8 +82,14 @@ def _database_url() -> str:
         raise CliError("set VAULT_DATABASE_URL to the vault's database") from None
 
 
-def _runtime(*, migrated: bool = True) -> VaultRuntime:
-    runtime = VaultRuntime.from_settings(_settings())
+def _runtime(*, migrated: bool = True, args: argparse.Namespace | None = None) -> VaultRuntime:
+    """The vault named by the environment, or by ``--database-url``/``--key-dir`` in ``args``."""
+    overrides: dict[str, object] = {}
+    if args is not None and args.database_url:
+        overrides["database_url"] = args.database_url
+    if args is not None and args.key_dir:
+        overrides["key_dir"] = Path(args.key_dir)
+    runtime = VaultRuntime.from_settings(_settings(**overrides))
     if migrated:
         require_migrated(runtime.engine)
     return runtime
@@ -372,6 +384,76 @@ def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
         engine.dispose()
 
 
+def cmd_transfer_key(args: argparse.Namespace, out: TextIO) -> int:
+    """Create the key pair a receiving vault is sent trial bundles with."""
+    pair = create_transfer_key(Path(args.out))
+    print(f"transfer key {pair.key_id} created:", file=out)
+    print(f"  {pair.private_key}  (mode 0600: keep it with this vault's keys)", file=out)
+    print(f"  {pair.public_key}  (give this one to whoever exports the trial)", file=out)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+    """Seal a whole trial into a bundle for another vault."""
+    recipient = load_transfer_public_key(Path(args.recipient))
+    runtime = _runtime(args=args)
+    try:
+        exported = export_bundle(runtime, cli_caller(), args.trial, recipient, Path(args.out))
+    except FileExistsError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        runtime.dispose()
+    counts = exported.counts
+    print(
+        f"trial {exported.trial} exported to {args.out}: {counts.sites} sites, "
+        f"{counts.subjects} subjects, {counts.mappings} mappings",
+        file=out,
+    )
+    print(f"  sealed to transfer key {exported.recipient_key_id}", file=out)
+    print(
+        f"  bundle SHA-256 {exported.bundle_sha256} (recorded in this vault's audit log)", file=out
+    )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
+    """Re-create a trial from a bundle under this vault's keys."""
+    private_key = load_transfer_private_key(Path(args.key))
+    bundle = Path(args.bundle)
+    if not bundle.is_file():
+        raise CliError(f"bundle {bundle} does not exist or is not a file")
+    runtime = _runtime(args=args)
+    try:
+        imported = import_bundle(runtime, cli_caller(), bundle, private_key)
+    finally:
+        runtime.dispose()
+    counts = imported.counts
+    print(
+        f"trial {imported.trial} imported: {counts.sites} sites, {counts.subjects} subjects, "
+        f"{counts.mappings} mappings, re-encrypted under this vault's keys",
+        file=out,
+    )
+    print(
+        f"  bundle SHA-256 {imported.bundle_sha256} (recorded in this vault's audit log)", file=out
+    )
+    print(
+        "  next: give each site an uploader principal and token "
+        f"('deid-vault principal create NAME --role site_uploader:{imported.trial}:SITE')",
+        file=out,
+    )
+    return 0
+
+
+def _add_vault_location(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        help="default: VAULT_DATABASE_URL (an embedded store: sqlite:///OUTPUT-vault/vault.sqlite)",
+    )
+    parser.add_argument(
+        "--key-dir", help="default: VAULT_KEY_DIR (an embedded store: OUTPUT-vault/keys)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -469,6 +551,37 @@ def build_parser() -> argparse.ArgumentParser:
     reencrypt.add_argument("--batch-size", type=int, default=500)
     reencrypt.add_argument("--quiet", action="store_true", help="no progress bar")
     keys.set_defaults(handler=cmd_keys)
+
+    transfer_key = commands.add_parser(
+        "transfer-key", help="key pairs a receiving vault is sent trial bundles with"
+    )
+    transfer_key_commands = transfer_key.add_subparsers(dest="transfer_key_command", required=True)
+    transfer_key_create = transfer_key_commands.add_parser(
+        "create", help="write transfer.key (0600) and transfer.pub into a directory"
+    )
+    transfer_key_create.add_argument("--out", required=True, metavar="DIR")
+    transfer_key.set_defaults(handler=cmd_transfer_key)
+
+    export_trial = commands.add_parser(
+        "export", help="seal a whole trial into an encrypted bundle for another vault"
+    )
+    export_trial.add_argument("trial", metavar="TRIAL")
+    export_trial.add_argument(
+        "--recipient", required=True, metavar="FILE", help="the receiving vault's transfer.pub"
+    )
+    export_trial.add_argument("--out", required=True, metavar="BUNDLE", help="file to create")
+    _add_vault_location(export_trial)
+    export_trial.set_defaults(handler=cmd_export)
+
+    import_trial = commands.add_parser(
+        "import", help="re-create a trial from a bundle under this vault's keys"
+    )
+    import_trial.add_argument("bundle", metavar="BUNDLE")
+    import_trial.add_argument(
+        "--key", required=True, metavar="FILE", help="this vault's transfer.key"
+    )
+    _add_vault_location(import_trial)
+    import_trial.set_defaults(handler=cmd_import)
 
     audit = commands.add_parser("audit", help="verify and export the audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)

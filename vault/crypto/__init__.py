@@ -17,6 +17,8 @@ from vault.crypto.keyfiles import (
     load_audit_signing_key,
     load_index_key,
     load_master_key_ring,
+    read_key_file,
+    write_private_file,
 )
 from vault.crypto.normalize import PERSON_NAME_KINDS, normalize
 from vault.crypto.provider import KeyProvider, KeyUnavailableError, LocalKeyRingProvider
@@ -42,5 +44,7 @@ __all__ = [
     "load_index_key",
     "load_master_key_ring",
     "normalize",
+    "read_key_file",
     "token_digest",
+    "write_private_file",
 ]

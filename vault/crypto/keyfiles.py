@@ -46,7 +46,8 @@ class MasterKeyRing:
         return max(self.keys)
 
 
-def _check_file(path: Path, *, development: bool) -> bytes:
+def read_key_file(path: Path, *, development: bool = False) -> bytes:
+    """The bytes of a key file, refused when missing, empty, world-accessible or a placeholder."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -86,7 +87,7 @@ def _b64(text: str, path: Path) -> bytes:
 
 def load_master_key_ring(path: Path, *, development: bool = False) -> MasterKeyRing:
     """Read the master key ring (JSON: format + list of {version, key})."""
-    data = _check_file(path, development=development)
+    data = read_key_file(path, development=development)
     try:
         document = json.loads(data)
         if document.get("format") != _RING_FORMAT:
@@ -102,7 +103,7 @@ def load_master_key_ring(path: Path, *, development: bool = False) -> MasterKeyR
 
 def load_index_key(path: Path, *, development: bool = False) -> SecretBytes:
     """Read the blind-index master key (one base64 line)."""
-    data = _check_file(path, development=development)
+    data = read_key_file(path, development=development)
     return _check_key_bytes(
         _b64(data.decode("ascii", "replace"), path), path, development=development
     )
@@ -110,7 +111,7 @@ def load_index_key(path: Path, *, development: bool = False) -> SecretBytes:
 
 def load_audit_signing_key(path: Path, *, development: bool = False) -> Ed25519PrivateKey:
     """Read the audit signing key (PKCS#8 PEM, Ed25519)."""
-    data = _check_file(path, development=development)
+    data = read_key_file(path, development=development)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
@@ -131,7 +132,7 @@ def load_audit_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private_file(path: Path, data: bytes) -> None:
     """Create ``path`` with mode 0600; never overwrite."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -183,10 +184,10 @@ def generate_keys(paths: KeyPaths) -> None:
         )
     for parent in {paths.master.parent, paths.index.parent, paths.audit_signing.parent}:
         parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_private(paths.master, _ring_document({1: secrets.token_bytes(KEY_BYTES)}))
-    _write_private(paths.index, base64.b64encode(secrets.token_bytes(KEY_BYTES)) + b"\n")
+    write_private_file(paths.master, _ring_document({1: secrets.token_bytes(KEY_BYTES)}))
+    write_private_file(paths.index, base64.b64encode(secrets.token_bytes(KEY_BYTES)) + b"\n")
     signing = Ed25519PrivateKey.generate()
-    _write_private(
+    write_private_file(
         paths.audit_signing,
         signing.private_bytes(
             serialization.Encoding.PEM,
@@ -208,6 +209,6 @@ def add_master_key_version(path: Path, *, development: bool = False) -> int:
     raw = {v: k.reveal() for v, k in ring.keys.items()}
     raw[new_version] = secrets.token_bytes(KEY_BYTES)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    _write_private(tmp, _ring_document(raw))
+    write_private_file(tmp, _ring_document(raw))
     tmp.replace(path)
     return new_version

@@ -63,11 +63,13 @@ def _check_original(value: str, runtime: VaultRuntime, what: str = "an original"
         )
 
 
-def _mapping_context(kind: str, blind_index: bytes) -> dict[str, str | int]:
+def mapping_context(kind: str, blind_index: bytes) -> dict[str, str | int]:
+    """The associated data an original in ``mappings`` is sealed with."""
     return {"table": "mappings", "kind": kind, "blind_index": blind_index.hex()}
 
 
-def _subject_context(field: str, blind_index: bytes) -> dict[str, str | int]:
+def subject_context(field: str, blind_index: bytes) -> dict[str, str | int]:
+    """The associated data a subject's ``field`` is sealed with."""
     return {"table": "subjects", "field": field, "blind_index": blind_index.hex()}
 
 
@@ -146,7 +148,7 @@ def _insert_new(
     rows: list[dict[str, Any]] = []
     # A fixed insertion order keeps concurrent batches from deadlocking on PostgreSQL.
     for (kind, blind_index), item in sorted(new.items(), key=lambda entry: entry[0]):
-        sealed = cipher.encrypt(item.original, _mapping_context(kind, blind_index))
+        sealed = cipher.encrypt(item.original, mapping_context(kind, blind_index))
         rows.append(
             {
                 "trial_id": trial.id,
@@ -200,7 +202,7 @@ def _as_enrollment(
 ) -> Enrollment:
     offset = cipher.decrypt(
         Sealed(subject.key_version, subject.date_offset_ciphertext),
-        _subject_context("date_offset", subject.patient_blind_index),
+        subject_context("date_offset", subject.patient_blind_index),
     )
     return Enrollment(subject.subject_id, int(offset), created)
 
@@ -225,8 +227,8 @@ def enroll(
     config = trial_config(trial)
     template = _template(config.subject_id_template)
     offset = _random_offset(config.date_offset_min_days, config.date_offset_max_days)
-    patient_sealed = cipher.encrypt(patient_key, _subject_context("patient_key", blind_index))
-    offset_sealed = cipher.encrypt(str(offset), _subject_context("date_offset", blind_index))
+    patient_sealed = cipher.encrypt(patient_key, subject_context("patient_key", blind_index))
+    offset_sealed = cipher.encrypt(str(offset), subject_context("date_offset", blind_index))
     for _ in range(MAX_SUBJECT_ID_ATTEMPTS):
         sequence = (
             trials_repo.next_enrollment_number(session, site.id) if template.uses_sequence else None

@@ -29,6 +29,27 @@ def create_trial(
 ) -> Trial:
     """Create a trial with its first data key, index salt and configured sites (admin)."""
     require_admin(caller)
+    trial = new_trial(session, runtime, config)
+    for site_key, name in config.sites.items():
+        trials_repo.add_site(session, Site(trial_id=trial.id, site_key=site_key, name=name))
+    record(
+        session,
+        runtime,
+        caller.event(
+            "trial.create",
+            Outcome.SUCCESS,
+            trial=trial,
+            details={"sites": sorted(config.sites), "policy": config.reidentification_policy},
+        ),
+    )
+    return trial
+
+
+def new_trial(session: Session, runtime: VaultRuntime, config: TrialConfig) -> Trial:
+    """Insert an open trial with a fresh index salt and data key 1 (no sites, no audit).
+
+    The caller checks the caller's role and records what it did.
+    """
     if trials_repo.get_trial(session, config.key) is not None:
         raise ConflictError(f"trial {config.key} already exists")
     trial = trials_repo.add_trial(
@@ -45,18 +66,6 @@ def create_trial(
         ),
     )
     trials_repo.add_data_key(session, trial.id, runtime.barrier.new_data_key(trial.key, 1))
-    for site_key, name in config.sites.items():
-        trials_repo.add_site(session, Site(trial_id=trial.id, site_key=site_key, name=name))
-    record(
-        session,
-        runtime,
-        caller.event(
-            "trial.create",
-            Outcome.SUCCESS,
-            trial=trial,
-            details={"sites": sorted(config.sites), "policy": config.reidentification_policy},
-        ),
-    )
     return trial
 
 
