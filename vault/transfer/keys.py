@@ -67,9 +67,16 @@ def create_transfer_key(directory: Path) -> TransferKeyPair:
 def load_transfer_public_key(path: Path) -> X25519PublicKey:
     """Read a transfer public key (PEM); it is not secret."""
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
+        data = path.read_bytes()
     except OSError as exc:
         raise KeyFileError(f"cannot read transfer public key {path}: {exc.strerror}") from None
+    if b"PRIVATE KEY" in data:
+        raise KeyFileError(
+            f"{path} is a private key; name the receiving vault's {PUBLIC_KEY_FILE} instead "
+            "(the private key never leaves the receiving vault)"
+        )
+    try:
+        key = serialization.load_pem_public_key(data)
     except ValueError:
         raise KeyFileError(f"{path} is not a PEM public key") from None
     if not isinstance(key, X25519PublicKey):

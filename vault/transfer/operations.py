@@ -19,7 +19,7 @@ from vault.repositories import transfer as transfer_repo
 from vault.runtime import VaultRuntime
 from vault.services import transfer as transfer_service
 from vault.services.transfer import TransferredTrial
-from vault.transfer.bundle import BundleWriter, write_atomically
+from vault.transfer.bundle import CHUNK_BYTES, BundleWriter, write_atomically
 
 
 def export_bundle(
@@ -28,12 +28,13 @@ def export_bundle(
     trial_key: str,
     recipient: X25519PublicKey,
     out: Path,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> TransferredTrial:
     """Write trial ``trial_key`` to ``out``, sealed to ``recipient``; audit it here."""
     snapshots = make_session_factory(runtime.engine, read_only=True)
 
     def fill(handle: IO[bytes]) -> TransferredTrial:
-        writer = BundleWriter(handle, recipient)
+        writer = BundleWriter(handle, recipient, chunk_bytes)
         with snapshots() as session:
             transfer_repo.begin_snapshot(session)
             exported = transfer_service.export_trial(session, runtime, caller, trial_key, writer)
