@@ -11,6 +11,7 @@ a refused import is audited too, and leaves nothing behind.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -39,7 +40,7 @@ from vault.services.mappings import (
 from vault.services.trials import get_trial, list_sites, new_trial, trial_config
 from vault.subject_ids import MAX_SUBJECT_ID_LENGTH
 from vault.transfer.bundle import BundleError, BundleReader, BundleWriter
-from vault.trial_config import TrialConfig
+from vault.trial_config import TRIAL_KEY_PATTERN, TrialConfig
 
 PAGE = 500
 """Rows read per query on export and inserted per statement on import."""
@@ -251,7 +252,7 @@ class _Importer:
 
     def mapping(self, item: dict[str, Any]) -> None:
         kind = _text(item, "kind", "mapping", 32)
-        if not KIND_PATTERN.match(kind):
+        if not KIND_PATTERN.match(kind) or kind == PATIENT_KIND:
             raise BundleError("a mapping record of the bundle has no valid 'kind'")
         identifying = item.get("identifying")
         if not isinstance(identifying, bool):
@@ -314,6 +315,8 @@ def _import(
     records = reader.records()
     manifest = _first(records, "manifest")
     trial_key = _text(manifest, "trial", "manifest", 64)
+    if not re.match(TRIAL_KEY_PATTERN, trial_key):
+        raise BundleError("the bundle's manifest has no valid trial key")
     started.append(trial_key)
     if trials_repo.get_trial(session, trial_key) is not None:
         raise ConflictError(
