@@ -26,6 +26,7 @@ from pathlib import Path
 
 from deid import __version__, commands
 from deid.commands import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
+from deid.reidentify import cli as reidentify_cli
 
 EXIT_STATUS_HELP = """\
 exit status:
@@ -60,7 +61,7 @@ class _HelpFormatter(argparse.HelpFormatter):
     """Wraps descriptions, keeps the exit status table as written."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        if text == EXIT_STATUS_HELP:
+        if text.startswith("exit status:"):
             return text
         return super()._fill_text(text, width, indent)
 
@@ -317,6 +318,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("output", type=Path, metavar="OUT", help="folder for the demo")
     demo.add_argument("--workers", type=_positive, default=_default_workers(), metavar="N")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    reidentify_cli.add_commands(commands, _formatter)
     return parser
 
 
@@ -336,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "inspect": commands.inspect,
         "corpus": commands.corpus,
         "demo": commands.demo,
+        "reidentify": reidentify_cli.run_reidentify,
+        "requests": reidentify_cli.run_requests,
     }
     try:
         if args.command == "profile":

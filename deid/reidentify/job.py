@@ -1,0 +1,401 @@
+"""``deid reidentify INPUT OUTPUT``: restore a folder of de-identified files, subject by subject.
+
+1. **Scan** every file under INPUT (never changed) for its subject ID and the
+   pseudonyms in it (:mod:`deid.reidentify.scan`).
+2. **Ask**, one request per subject naming all that subject's pseudonyms, with the
+   purpose and justification given. The trial's policy approves at once or leaves
+   the request pending for an approver; pending requests are listed with what to
+   do next. With ``--grant`` no new request is made: the named, approved grants
+   are used (each once).
+3. **Release** each approved grant (once: a grant cannot be spent twice) and
+   **restore** that subject's files (:mod:`deid.reidentify.restore`) into OUTPUT
+   under the same relative paths, each written to a temporary file and renamed.
+   A file whose subject was not released, or which holds pseudonyms its grant
+   does not cover, is not written; the report says why.
+4. **Report** to ``OUTPUT/reidentify-report.json``: per file its status and
+   reason, per subject the request, never an original.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from deid.dicomfile import write_dataset
+from deid.reidentify.client import Pseudonym, ReidentificationClient, Release, RequestInfo
+from deid.reidentify.restore import RestoreError, restore_dataset
+from deid.reidentify.scan import ScannedFile, read_dataset, scan_file
+from deid.vault_client import VaultClientError, VaultRefusedError, VaultUnavailableError
+from deid.writing import input_files, is_within, write_atomic, write_json_atomic
+
+REPORT_NAME = "reidentify-report.json"
+EXIT_OK = 0
+EXIT_INCOMPLETE = 1
+EXIT_USAGE = 2
+EXIT_VAULT = 3
+EXIT_PENDING = 4
+BOOKKEEPING = frozenset({"deid-report.json", REPORT_NAME})
+"""Files ``deid`` writes beside the DICOM files it writes (and ``.deid/``): not inputs."""
+STOPPING_STATUS = frozenset({401, 403, 404, 429})
+"""Refusals that hold for every subject alike (who the caller is, which trial): stop."""
+
+
+class JobError(Exception):
+    """The job cannot start (folders, arguments); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ReidentifyJob:
+    """What to re-identify, and why."""
+
+    input: Path
+    output: Path
+    trial: str
+    purpose: str
+    justification: str
+    grants: tuple[int, ...] = ()
+    subjects: tuple[str, ...] = ()
+    """Only these subjects (all subjects in INPUT when empty)."""
+
+
+@dataclass
+class FileRecord:
+    """One input file's outcome (relative paths and pseudonymous IDs only)."""
+
+    input: str
+    status: str
+    """``written``; ``not-written``: a DICOM file that could not be re-identified (its
+    subject was not released, it names no subject, it failed); ``skipped``: not a
+    DICOM file, or a subject not asked for (``--subject``)."""
+    subject_id: str = ""
+    request_id: int | None = None
+    reason: str | None = None
+    restored_values: int = 0
+    unknown_values: int = 0
+    moved_dates: int = 0
+
+
+@dataclass
+class SubjectOutcome:
+    """One subject's request and grant."""
+
+    subject_id: str
+    files: list[ScannedFile]
+    request_id: int | None = None
+    status: str = "not-asked"
+    reason: str | None = None
+    release: Release | None = field(default=None, repr=False)
+
+
+@dataclass
+class JobResult:
+    """What the job did; ``exit_status`` for the command line."""
+
+    files: list[FileRecord] = field(default_factory=list)
+    subjects: list[SubjectOutcome] = field(default_factory=list)
+    stopped: str | None = None
+
+    @property
+    def pending(self) -> list[SubjectOutcome]:
+        """Subjects whose request waits for an approver."""
+        return [s for s in self.subjects if s.status == "pending"]
+
+    @property
+    def exit_status(self) -> int:
+        """3 stopped by the vault, 4 requests pending, 1 files not written, else 0."""
+        if self.stopped:
+            return EXIT_VAULT
+        if self.pending:
+            return EXIT_PENDING
+        if any(f.status != "written" for f in self.files):
+            return EXIT_INCOMPLETE
+        return EXIT_OK
+
+
+class _StopError(Exception):
+    """The vault refused or failed in a way that holds for every subject."""
+
+
+def check_folders(job: ReidentifyJob) -> None:
+    """Refuse folders that would mix inputs and outputs."""
+    if not job.input.exists():
+        raise JobError(f"INPUT {job.input} does not exist")
+    source, target = job.input.resolve(), job.output.resolve()
+    if is_within(target, source) or is_within(source, target):
+        raise JobError(
+            f"OUTPUT {job.output} and INPUT {job.input} overlap; write re-identified files "
+            "to a folder of their own"
+        )
+    if target.exists() and not target.is_dir():
+        raise JobError(f"OUTPUT {job.output} exists and is not a folder")
+
+
+def _vault_reason(exc: VaultClientError) -> str:
+    if isinstance(exc, VaultRefusedError):
+        return f"the vault refused: {exc.vault_message} (HTTP {exc.status}, {exc.code})"
+    return str(exc)
+
+
+class _Run:
+    def __init__(
+        self, job: ReidentifyJob, client: ReidentificationClient, say: Callable[[str], None]
+    ) -> None:
+        self.job = job
+        self.client = client
+        self.say = say
+        self.result = JobResult()
+
+    # -- scanning -------------------------------------------------------------
+
+    def scan(self) -> dict[str, list[ScannedFile]]:
+        by_subject: dict[str, list[ScannedFile]] = defaultdict(list)
+        wanted = set(self.job.subjects)
+        for path, relative in input_files(self.job.input):
+            parts = relative.split("/")
+            if parts[-1] in BOOKKEEPING or ".deid" in parts[:-1]:
+                continue
+            scanned = scan_file(path, relative)
+            if scanned.problem is not None:
+                self._file(scanned, scanned.problem_status, reason=scanned.problem)
+            elif wanted and scanned.subject_id not in wanted:
+                self._file(scanned, "skipped", reason="its subject was not asked for (--subject)")
+            else:
+                by_subject[scanned.subject_id].append(scanned)
+        for missing in sorted(wanted - set(by_subject)):
+            self.say(f"subject {missing}: no file of this subject under INPUT")
+        return dict(sorted(by_subject.items()))
+
+    def _file(self, scanned: ScannedFile, status: str, **values: object) -> FileRecord:
+        record = FileRecord(scanned.relative, status, scanned.subject_id, **values)  # type: ignore[arg-type]
+        self.result.files.append(record)
+        return record
+
+    # -- asking ---------------------------------------------------------------
+
+    def ask(self, outcome: SubjectOutcome) -> None:
+        pseudonyms = sorted({p for f in outcome.files for p in f.pseudonyms})
+        try:
+            info = self.client.submit(
+                self.job.trial,
+                self.job.purpose,
+                self.job.justification,
+                pseudonyms,
+                [outcome.subject_id],
+            )
+        except VaultRefusedError as exc:
+            if exc.status in STOPPING_STATUS:
+                raise _StopError(_vault_reason(exc)) from None
+            outcome.status, outcome.reason = "refused", _vault_reason(exc)
+            self.say(f"subject {outcome.subject_id}: {outcome.reason}")
+            return
+        except VaultUnavailableError as exc:
+            raise _StopError(
+                f"{exc}; before rerunning, list your requests (deid requests list) to see "
+                "whether this one was recorded"
+            ) from None
+        outcome.request_id = info.id
+        self.say(
+            f"subject {outcome.subject_id}: request {info.id} submitted "
+            f"({len(pseudonyms)} pseudonyms, {len(outcome.files)} files): {info.status}"
+        )
+        self._follow(outcome, info)
+
+    def use_grants(self, outcomes: dict[str, SubjectOutcome]) -> None:
+        for grant in self.job.grants:
+            try:
+                info = self.client.get(self.job.trial, grant)
+            except VaultRefusedError as exc:
+                if exc.status in STOPPING_STATUS - {404}:
+                    raise _StopError(_vault_reason(exc)) from None
+                self.say(f"grant {grant}: {_vault_reason(exc)}")
+                continue
+            except VaultUnavailableError as exc:
+                raise _StopError(str(exc)) from None
+            covered = [outcomes[s] for s in info.subject_ids if s in outcomes]
+            if not covered:
+                self.say(f"grant {grant}: none of its subjects has files under INPUT; not used")
+                continue
+            if len(covered) > 1:
+                self.say(f"grant {grant}: covers {len(covered)} subjects")
+            first, *others = covered
+            first.request_id = info.id
+            self._follow(first, info)
+            for other in others:
+                other.request_id, other.status = info.id, first.status
+                other.reason, other.release = first.reason, first.release
+        for outcome in outcomes.values():
+            if outcome.request_id is None:
+                outcome.status = "no-grant"
+                outcome.reason = (
+                    "no --grant names this subject; rerun without --grant to ask for it"
+                )
+
+    def _follow(self, outcome: SubjectOutcome, info: RequestInfo) -> None:
+        """Release an approved request; note why any other cannot be."""
+        outcome.status = info.status
+        if info.status == "pending":
+            outcome.reason = f"request {info.id} waits for approval"
+            return
+        if info.status != "approved":
+            outcome.reason = {
+                "denied": f"request {info.id} was denied"
+                + (f" ({info.decision_comment})" if info.decision_comment else ""),
+                "released": f"request {info.id} was already used; a grant is used once: "
+                "rerun without --grant to ask again",
+                "expired": f"the grant of request {info.id} has expired; rerun without --grant "
+                "to ask again",
+            }.get(info.status, f"request {info.id} is {info.status}")
+            self.say(f"subject {outcome.subject_id}: {outcome.reason}")
+            return
+        try:
+            outcome.release = self.client.release(self.job.trial, info.id)
+        except VaultRefusedError as exc:
+            if exc.status in (401, 403, 429):
+                raise _StopError(_vault_reason(exc)) from None
+            outcome.status, outcome.reason = "refused", _vault_reason(exc)
+            self.say(f"subject {outcome.subject_id}: {outcome.reason}")
+            return
+        except VaultUnavailableError as exc:
+            raise _StopError(
+                f"{exc}; the grant of request {info.id} may have been used: if so, ask again"
+            ) from None
+        outcome.status = "released"
+        self.say(f"subject {outcome.subject_id}: request {info.id} released")
+
+    # -- writing --------------------------------------------------------------
+
+    def restore(self, outcome: SubjectOutcome) -> None:
+        release = outcome.release
+        for scanned in outcome.files:
+            if release is None:
+                self._file(
+                    scanned,
+                    "not-written",
+                    request_id=outcome.request_id,
+                    reason=outcome.reason or "its subject was not released",
+                )
+                continue
+            self._restore_file(scanned, outcome, release)
+
+    def _restore_file(
+        self, scanned: ScannedFile, outcome: SubjectOutcome, release: Release
+    ) -> None:
+        def refuse(reason: str) -> None:
+            self._file(scanned, "not-written", request_id=outcome.request_id, reason=reason)
+
+        subject = release.subjects.get(outcome.subject_id)
+        if subject is None or subject.patient_key is None:
+            refuse(f"the vault knows no subject {outcome.subject_id} in trial {self.job.trial}")
+            return
+        asked: set[Pseudonym] = set(release.request.pseudonyms)
+        if not scanned.pseudonyms <= asked:
+            refuse(
+                f"it holds {len(scanned.pseudonyms - asked)} pseudonyms request "
+                f"{outcome.request_id} did not ask for (files added since?); rerun without "
+                "--grant to ask for them"
+            )
+            return
+        try:
+            dataset = read_dataset(scanned.path)
+            restored = restore_dataset(dataset, subject, release.originals)
+            write_atomic(
+                self.job.output / scanned.relative,
+                lambda handle: write_dataset(dataset, handle),  # type: ignore[arg-type]
+            )
+        except RestoreError as exc:
+            refuse(str(exc))
+            return
+        except OSError as exc:
+            refuse(f"cannot be written ({type(exc).__name__}: {exc.strerror or 'error'})")
+            return
+        except (ValueError, TypeError, KeyError) as exc:
+            refuse(f"cannot be restored ({type(exc).__name__})")
+            return
+        self._file(
+            scanned,
+            "written",
+            request_id=outcome.request_id,
+            restored_values=restored.values,
+            unknown_values=restored.kept,
+            moved_dates=restored.dates,
+        )
+
+    def report(self) -> dict[str, object]:
+        files = self.result.files
+        counts: dict[str, int] = defaultdict(int)
+        for record in files:
+            counts[record.status] += 1
+        return {
+            "report_version": 1,
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "trial": self.job.trial,
+            "purpose": self.job.purpose,
+            "stopped": self.result.stopped,
+            "summary": {
+                "files": len(files),
+                **{k: counts[k] for k in ("written", "not-written", "skipped")},
+            },
+            "subjects": [
+                {
+                    "subject_id": s.subject_id,
+                    "request_id": s.request_id,
+                    "status": s.status,
+                    "reason": s.reason,
+                    "files": len(s.files),
+                }
+                for s in self.result.subjects
+            ],
+            "files": [
+                {k: v for k, v in vars(record).items() if v is not None}
+                for record in sorted(files, key=lambda r: r.input)
+            ],
+        }
+
+
+def reidentify(
+    job: ReidentifyJob,
+    client: ReidentificationClient,
+    say: Callable[[str], None] = print,
+) -> JobResult:
+    """Run ``job`` against ``client``; see the module docstring. Never says an original."""
+    check_folders(job)
+    run = _Run(job, client, say)
+    by_subject = run.scan()
+    outcomes = {s: SubjectOutcome(s, files) for s, files in by_subject.items()}
+    run.result.subjects = list(outcomes.values())
+    try:
+        if job.grants:
+            run.use_grants(outcomes)
+        else:
+            for outcome in outcomes.values():
+                run.ask(outcome)
+    except _StopError as exc:
+        run.result.stopped = str(exc)
+        say(f"stopped: {exc}")
+        for outcome in outcomes.values():
+            if outcome.release is None and outcome.reason is None:
+                outcome.reason = "not asked: the vault stopped the run"
+    for outcome in outcomes.values():
+        run.restore(outcome)
+    job.output.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(job.output / REPORT_NAME, run.report())
+    return run.result
+
+
+def next_steps(job: ReidentifyJob, result: JobResult) -> list[str]:
+    """What to tell the user to do about pending requests."""
+    pending = [s.request_id for s in result.pending if s.request_id is not None]
+    if not pending:
+        return []
+    ids = ", ".join(str(i) for i in pending)
+    grants = " ".join(f"--grant {i}" for i in pending)
+    return [
+        f"{len(pending)} request(s) wait for approval by an approver of trial {job.trial}: {ids}.",
+        "Next: ask an approver (not yourself) to review and approve them, e.g.",
+        f"  deid requests approve {pending[0]} --trial {job.trial} --vault URL --token-file "
+        "APPROVER-TOKEN",
+        f"then rerun the same command with: {grants}",
+    ]
