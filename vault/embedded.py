@@ -193,3 +193,20 @@ def open_embedded_store(
         "local",
     )
     return EmbeddedStore(runtime, uploader, trial, site)
+
+
+def open_embedded_vault(
+    store_path: Path, key_dir: Path | None = None
+) -> tuple[VaultRuntime, Caller]:
+    """The embedded vault at ``store_path`` and its local admin, for local administration.
+
+    ``deid demo`` uses it to create principals and run a re-identification in
+    process. Keys and schema are created on first use, as for the store.
+    """
+    store_path = Path(store_path)
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    key_dir = Path(key_dir) if key_dir is not None else store_path.parent / "keys"
+    with _exclusive(store_path.with_name(store_path.name + ".lock")):
+        runtime = _runtime(store_path, key_dir)
+        principal_id = _local_principal_id(runtime)
+    return runtime, Caller(principal_id, LOCAL_PRINCIPAL, (Binding(Role.ADMIN),), "local")

@@ -110,7 +110,7 @@ class JobResult:
             return EXIT_VAULT
         if self.pending:
             return EXIT_PENDING
-        if any(f.status != "written" for f in self.files):
+        if any(f.status == "not-written" for f in self.files):
             return EXIT_INCOMPLETE
         return EXIT_OK
 
@@ -235,7 +235,7 @@ class _Run:
 
     def _follow(self, outcome: SubjectOutcome, info: RequestInfo) -> None:
         """Release an approved request; note why any other cannot be."""
-        outcome.status = info.status
+        outcome.status = "already-used" if info.status == "released" else info.status
         if info.status == "pending":
             outcome.reason = f"request {info.id} waits for approval"
             return
@@ -348,11 +348,16 @@ class _Run:
                 }
                 for s in self.result.subjects
             ],
-            "files": [
-                {k: v for k, v in vars(record).items() if v is not None}
-                for record in sorted(files, key=lambda r: r.input)
-            ],
+            "files": [_file_entry(record) for record in sorted(files, key=lambda r: r.input)],
         }
+
+
+def _file_entry(record: FileRecord) -> dict[str, object]:
+    entry = {k: v for k, v in vars(record).items() if v is not None}
+    if record.status != "written":
+        for count in ("restored_values", "unknown_values", "moved_dates"):
+            del entry[count]
+    return entry
 
 
 def reidentify(
