@@ -20,6 +20,7 @@ from deid.vault_client import VaultConnection, VaultRefusedError
 from tests.reidentify.world import (
     TRIAL,
     World,
+    assert_restored,
     file_elements,
     request_ids,
     site_world,
@@ -60,22 +61,6 @@ def _audited_requests(world: World) -> set[int]:
         verified.raise_for_status()
     assert verified.json()["ok"] is True
     return {r["details"]["request_id"] for r in answer.json()["records"]}
-
-
-def assert_restored(restored: Path, original: Path) -> int:
-    """Identity, every UID and every date at any depth equal the original's; how many checked."""
-    after, before = file_elements(restored), file_elements(original)
-    for keyword in ("PatientID", "IssuerOfPatientID", "PatientName"):
-        assert after[keyword] == before[keyword], keyword
-    checked = 0
-    for path, (vr, value) in after.items():
-        if vr in ("UI", "DA", "DT") and path != "meta.ImplementationClassUID" and value:
-            assert path in before, path
-            assert before[path][1] == value, path
-            checked += 1
-    assert after["PatientIdentityRemoved"][1] == "NO"
-    assert "DeidentificationMethod" not in after
-    return checked
 
 
 def test_subset_pending_then_approved_is_restored(

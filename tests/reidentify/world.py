@@ -150,6 +150,22 @@ def file_elements(path: Path) -> dict[str, tuple[str, str]]:
     return {**flat(dataset.file_meta, "meta."), **flat(dataset)}
 
 
+def assert_restored(restored: Path, original: Path) -> int:
+    """Identity, every UID and every date at any depth equal the original's; how many checked."""
+    after, before = file_elements(restored), file_elements(original)
+    for keyword in ("PatientID", "IssuerOfPatientID", "PatientName"):
+        assert after[keyword] == before[keyword], keyword
+    checked = 0
+    for path, (vr, value) in after.items():
+        if vr in ("UI", "DA", "DT") and path != "meta.ImplementationClassUID" and value:
+            assert path in before, path
+            assert before[path][1] == value, path
+            checked += 1
+    assert after["PatientIdentityRemoved"][1] == "NO"
+    assert "DeidentificationMethod" not in after
+    return checked
+
+
 @contextmanager
 def site_world(root: Path) -> Iterator[World]:
     """Build the world under ``root`` and serve its vault until the block ends."""
