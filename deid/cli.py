@@ -13,6 +13,7 @@ Exit statuses (also in ``deid --help`` and the README):
   nothing was changed
 * 3: the mapping store could not be opened or failed; the run stopped and a
   rerun resumes where it stopped
+* 4: ``reidentify``: requests wait for an approver; rerun with ``--grant ID``
 * 130: interrupted (Ctrl-C); a rerun resumes
 """
 
@@ -35,6 +36,8 @@ exit status:
        the recipe contradicts the profile; inspect: the file would be quarantined)
   2    unusable command line, recipe, trial configuration or folder; nothing changed
   3    the mapping store could not be opened or failed; rerun to resume
+       (reidentify, requests: the vault could not be reached or refused)
+  4    reidentify: requests wait for an approver; rerun with --grant ID
   130  interrupted; rerun to resume
 """
 
