@@ -90,10 +90,11 @@ def run_reidentification(out: Path, trial: str, site: str, manifest: CorpusManif
 
         _step(f"{REQUESTER} asks to re-identify subject {subject} ({PURPOSE})")
         first = reidentify(job, requester, say=lambda line: print(f"   {line}"))
-        request_id = first.subjects[0].request_id
-        if request_id is None or first.subjects[0].status != "pending":
+        pending = first.subjects[0].pending_ids()
+        if len(pending) != 1:
             print("   the request was not left pending for approval; the demo stops")
             return 1
+        (request_id,) = pending
         print(f"   trial {trial} requires a second person's approval: nothing is restored yet")
 
         _step(f"{REQUESTER} is an approver too, but tries to approve their own request: refused")

@@ -3,7 +3,9 @@
 1. **Scan** every file under INPUT (never changed) for its subject ID and the
    pseudonyms in it (:mod:`deid.reidentify.scan`).
 2. **Ask**, one request per subject naming all that subject's pseudonyms, with the
-   purpose and justification given. The trial's policy approves at once or leaves
+   purpose and justification given (a subject with more pseudonyms than the vault
+   takes in one request, :data:`MAX_REQUEST_ITEMS`, gets several, each naming the
+   subject). The trial's policy approves at once or leaves
    the request pending for an approver; pending requests are listed with what to
    do next. With ``--grant`` no new request is made: the named, approved grants
    are used (each once).
@@ -25,7 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from deid.dicomfile import write_dataset
-from deid.reidentify.client import Pseudonym, ReidentificationClient, Release, RequestInfo
+from deid.reidentify.client import (
+    Pseudonym,
+    ReidentificationClient,
+    Release,
+    RequestInfo,
+    SubjectRelease,
+)
 from deid.reidentify.restore import RestoreError, restore_dataset
 from deid.reidentify.scan import ScannedFile, read_dataset, scan_file
 from deid.vault_client import VaultClientError, VaultRefusedError, VaultUnavailableError
@@ -37,6 +45,8 @@ EXIT_INCOMPLETE = 1
 EXIT_USAGE = 2
 EXIT_VAULT = 3
 EXIT_PENDING = 4
+MAX_REQUEST_ITEMS = 4999
+"""Pseudonyms per request: the vault takes 5000 items (pseudonyms and subject IDs)."""
 BOOKKEEPING = frozenset({"deid-report.json", REPORT_NAME})
 """Files ``deid`` writes beside the DICOM files it writes (and ``.deid/``): not inputs."""
 STOPPING_STATUS = frozenset({401, 403, 404, 429})
@@ -59,6 +69,7 @@ class ReidentifyJob:
     grants: tuple[int, ...] = ()
     subjects: tuple[str, ...] = ()
     """Only these subjects (all subjects in INPUT when empty)."""
+    max_request_items: int = MAX_REQUEST_ITEMS
 
 
 @dataclass
@@ -71,7 +82,7 @@ class FileRecord:
     subject was not released, it names no subject, it failed); ``skipped``: not a
     DICOM file, or a subject not asked for (``--subject``)."""
     subject_id: str = ""
-    request_id: int | None = None
+    request_ids: list[int] | None = None
     reason: str | None = None
     restored_values: int = 0
     unknown_values: int = 0
@@ -80,14 +91,37 @@ class FileRecord:
 
 @dataclass
 class SubjectOutcome:
-    """One subject's request and grant."""
+    """One subject's requests and grants (one request, unless the subject has more
+    pseudonyms than one request may name)."""
 
     subject_id: str
     files: list[ScannedFile]
-    request_id: int | None = None
-    status: str = "not-asked"
-    reason: str | None = None
-    release: Release | None = field(default=None, repr=False)
+    request_ids: list[int] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+    """Per request: ``released``, ``pending``, ``denied``, ``already-used``, ``expired``,
+    ``refused``..."""
+    reasons: list[str] = field(default_factory=list)
+    releases: list[Release] = field(default_factory=list, repr=False)
+
+    @property
+    def status(self) -> str:
+        """``released`` when every request was; else ``pending`` if one waits; else why not."""
+        if not self.states:
+            return "not-asked"
+        if all(state == "released" for state in self.states):
+            return "released"
+        if "pending" in self.states:
+            return "pending"
+        return next(state for state in self.states if state != "released")
+
+    @property
+    def reason(self) -> str | None:
+        """Why not everything was released, or ``None``."""
+        return "; ".join(self.reasons) or None
+
+    def pending_ids(self) -> list[int]:
+        """The requests that wait for an approver."""
+        return [i for i, s in zip(self.request_ids, self.states, strict=True) if s == "pending"]
 
 
 @dataclass
@@ -100,8 +134,8 @@ class JobResult:
 
     @property
     def pending(self) -> list[SubjectOutcome]:
-        """Subjects whose request waits for an approver."""
-        return [s for s in self.subjects if s.status == "pending"]
+        """Subjects with a request that waits for an approver."""
+        return [s for s in self.subjects if s.pending_ids()]
 
     @property
     def exit_status(self) -> int:
@@ -177,33 +211,38 @@ class _Run:
 
     def ask(self, outcome: SubjectOutcome) -> None:
         pseudonyms = sorted({p for f in outcome.files for p in f.pseudonyms})
-        try:
-            info = self.client.submit(
-                self.job.trial,
-                self.job.purpose,
-                self.job.justification,
-                pseudonyms,
-                [outcome.subject_id],
+        size = max(1, self.job.max_request_items)
+        chunks = [pseudonyms[i : i + size] for i in range(0, len(pseudonyms), size)] or [[]]
+        for number, chunk in enumerate(chunks, start=1):
+            part = f" (part {number} of {len(chunks)})" if len(chunks) > 1 else ""
+            try:
+                info = self.client.submit(
+                    self.job.trial,
+                    self.job.purpose,
+                    self.job.justification,
+                    chunk,
+                    [outcome.subject_id],
+                )
+            except VaultRefusedError as exc:
+                if exc.status in STOPPING_STATUS:
+                    raise _StopError(_vault_reason(exc)) from None
+                outcome.states.append("refused")
+                outcome.reasons.append(_vault_reason(exc))
+                self.say(f"subject {outcome.subject_id}{part}: {_vault_reason(exc)}")
+                continue
+            except VaultUnavailableError as exc:
+                raise _StopError(
+                    f"{exc}; before rerunning, list your requests (deid requests list) to see "
+                    "whether this one was recorded"
+                ) from None
+            self.say(
+                f"subject {outcome.subject_id}{part}: request {info.id} submitted "
+                f"({len(chunk)} pseudonyms, {len(outcome.files)} files): {info.status}"
             )
-        except VaultRefusedError as exc:
-            if exc.status in STOPPING_STATUS:
-                raise _StopError(_vault_reason(exc)) from None
-            outcome.status, outcome.reason = "refused", _vault_reason(exc)
-            self.say(f"subject {outcome.subject_id}: {outcome.reason}")
-            return
-        except VaultUnavailableError as exc:
-            raise _StopError(
-                f"{exc}; before rerunning, list your requests (deid requests list) to see "
-                "whether this one was recorded"
-            ) from None
-        outcome.request_id = info.id
-        self.say(
-            f"subject {outcome.subject_id}: request {info.id} submitted "
-            f"({len(pseudonyms)} pseudonyms, {len(outcome.files)} files): {info.status}"
-        )
-        self._follow(outcome, info)
+            self._follow([outcome], info)
 
     def use_grants(self, outcomes: dict[str, SubjectOutcome]) -> None:
+        granted: list[tuple[RequestInfo, list[SubjectOutcome]]] = []
         for grant in self.job.grants:
             try:
                 info = self.client.get(self.job.trial, grant)
@@ -218,89 +257,115 @@ class _Run:
             if not covered:
                 self.say(f"grant {grant}: none of its subjects has files under INPUT; not used")
                 continue
-            if len(covered) > 1:
-                self.say(f"grant {grant}: covers {len(covered)} subjects")
-            first, *others = covered
-            first.request_id = info.id
-            self._follow(first, info)
-            for other in others:
-                other.request_id, other.status = info.id, first.status
-                other.reason, other.release = first.reason, first.release
+            granted.append((info, covered))
+        # A grant is spent only when its subjects' other requests are approved too:
+        # half a subject cannot be restored, and a spent grant cannot be used again.
+        waiting = {
+            o.subject_id for info, covered in granted if info.status == "pending" for o in covered
+        }
+        for info, covered in granted:
+            if info.status == "approved" and any(o.subject_id in waiting for o in covered):
+                reason = (
+                    f"request {info.id} is approved and kept unspent until the subject's "
+                    "other requests are approved too"
+                )
+                self.say(f"subject {', '.join(o.subject_id for o in covered)}: {reason}")
+                for outcome in covered:
+                    outcome.request_ids.append(info.id)
+                    outcome.states.append("held")
+                    outcome.reasons.append(reason)
+                continue
+            self._follow(covered, info)
         for outcome in outcomes.values():
-            if outcome.request_id is None:
-                outcome.status = "no-grant"
-                outcome.reason = (
+            if not outcome.request_ids:
+                outcome.states.append("no-grant")
+                outcome.reasons.append(
                     "no --grant names this subject; rerun without --grant to ask for it"
                 )
 
-    def _follow(self, outcome: SubjectOutcome, info: RequestInfo) -> None:
-        """Release an approved request; note why any other cannot be."""
-        outcome.status = "already-used" if info.status == "released" else info.status
+    def _follow(self, outcomes: list[SubjectOutcome], info: RequestInfo) -> None:
+        """Release an approved request for its subjects; note why any other cannot be."""
+        state, reason = self._release(info)
+        who = ", ".join(o.subject_id for o in outcomes)
+        self.say(
+            f"subject {who}: {f'request {info.id} released' if state == 'released' else reason}"
+        )
+        for outcome in outcomes:
+            outcome.request_ids.append(info.id)
+            outcome.states.append(state)
+            if isinstance(reason, Release):
+                outcome.releases.append(reason)
+            else:
+                outcome.reasons.append(reason)
+
+    def _release(self, info: RequestInfo) -> tuple[str, Release | str]:
+        """Spend ``info``'s grant if it is approved: (state, the release or why not)."""
         if info.status == "pending":
-            outcome.reason = f"request {info.id} waits for approval"
-            return
+            return "pending", f"request {info.id} waits for approval"
         if info.status != "approved":
-            outcome.reason = {
-                "denied": f"request {info.id} was denied"
-                + (f" ({info.decision_comment})" if info.decision_comment else ""),
-                "released": f"request {info.id} was already used; a grant is used once: "
+            state = "already-used" if info.status == "released" else info.status
+            comment = f" ({info.decision_comment})" if info.decision_comment else ""
+            return state, {
+                "denied": f"request {info.id} was denied{comment}",
+                "already-used": f"request {info.id} was already used; a grant is used once: "
                 "rerun without --grant to ask again",
-                "expired": f"the grant of request {info.id} has expired; rerun without --grant "
-                "to ask again",
-            }.get(info.status, f"request {info.id} is {info.status}")
-            self.say(f"subject {outcome.subject_id}: {outcome.reason}")
-            return
+                "expired": f"the grant of request {info.id} has expired; rerun without "
+                "--grant to ask again",
+            }.get(state, f"request {info.id} is {info.status}")
         try:
-            outcome.release = self.client.release(self.job.trial, info.id)
+            release = self.client.release(self.job.trial, info.id)
         except VaultRefusedError as exc:
             if exc.status in (401, 403, 429):
                 raise _StopError(_vault_reason(exc)) from None
-            outcome.status, outcome.reason = "refused", _vault_reason(exc)
-            self.say(f"subject {outcome.subject_id}: {outcome.reason}")
-            return
+            return "refused", _vault_reason(exc)
         except VaultUnavailableError as exc:
             raise _StopError(
                 f"{exc}; the grant of request {info.id} may have been used: if so, ask again"
             ) from None
-        outcome.status = "released"
-        self.say(f"subject {outcome.subject_id}: request {info.id} released")
+        return "released", release
 
     # -- writing --------------------------------------------------------------
 
     def restore(self, outcome: SubjectOutcome) -> None:
-        release = outcome.release
+        originals: dict[Pseudonym, str | None] = {}
+        asked: set[Pseudonym] = set()
+        subject = None
+        for release in outcome.releases:
+            originals.update(release.originals)
+            asked.update(release.request.pseudonyms)
+            subject = subject or release.subjects.get(outcome.subject_id)
         for scanned in outcome.files:
-            if release is None:
-                self._file(
-                    scanned,
-                    "not-written",
-                    request_id=outcome.request_id,
-                    reason=outcome.reason or "its subject was not released",
-                )
-                continue
-            self._restore_file(scanned, outcome, release)
+            self._restore_file(scanned, outcome, subject, originals, asked)
 
     def _restore_file(
-        self, scanned: ScannedFile, outcome: SubjectOutcome, release: Release
+        self,
+        scanned: ScannedFile,
+        outcome: SubjectOutcome,
+        subject: SubjectRelease | None,
+        originals: dict[Pseudonym, str | None],
+        asked: set[Pseudonym],
     ) -> None:
-        def refuse(reason: str) -> None:
-            self._file(scanned, "not-written", request_id=outcome.request_id, reason=reason)
+        ids = list(outcome.request_ids) or None
 
-        subject = release.subjects.get(outcome.subject_id)
+        def refuse(reason: str) -> None:
+            self._file(scanned, "not-written", request_ids=ids, reason=reason)
+
+        if not outcome.releases:
+            refuse(outcome.reason or "its subject was not released")
+            return
         if subject is None or subject.patient_key is None:
             refuse(f"the vault knows no subject {outcome.subject_id} in trial {self.job.trial}")
             return
-        asked: set[Pseudonym] = set(release.request.pseudonyms)
         if not scanned.pseudonyms <= asked:
             refuse(
-                f"it holds {len(scanned.pseudonyms - asked)} pseudonyms request "
-                f"{outcome.request_id} did not ask for (files added since?); rerun without "
-                "--grant to ask for them"
+                f"it holds {len(scanned.pseudonyms - asked)} pseudonyms no released request "
+                f"named ({outcome.reason or 'files added since the request?'}); rerun "
+                "without --grant to ask for them"
             )
             return
         try:
             dataset = read_dataset(scanned.path)
-            restored = restore_dataset(dataset, subject, release.originals)
+            restored = restore_dataset(dataset, subject, originals)
             write_atomic(
                 self.job.output / scanned.relative,
                 lambda handle: write_dataset(dataset, handle),  # type: ignore[arg-type]
@@ -317,7 +382,7 @@ class _Run:
         self._file(
             scanned,
             "written",
-            request_id=outcome.request_id,
+            request_ids=ids,
             restored_values=restored.values,
             unknown_values=restored.kept,
             moved_dates=restored.dates,
@@ -341,7 +406,7 @@ class _Run:
             "subjects": [
                 {
                     "subject_id": s.subject_id,
-                    "request_id": s.request_id,
+                    "request_ids": s.request_ids,
                     "status": s.status,
                     "reason": s.reason,
                     "files": len(s.files),
@@ -381,8 +446,8 @@ def reidentify(
         run.result.stopped = str(exc)
         say(f"stopped: {exc}")
         for outcome in outcomes.values():
-            if outcome.release is None and outcome.reason is None:
-                outcome.reason = "not asked: the vault stopped the run"
+            if not outcome.states:
+                outcome.reasons.append("not asked: the vault stopped the run")
     for outcome in outcomes.values():
         run.restore(outcome)
     job.output.mkdir(parents=True, exist_ok=True)
@@ -392,7 +457,7 @@ def reidentify(
 
 def next_steps(job: ReidentifyJob, result: JobResult) -> list[str]:
     """What to tell the user to do about pending requests."""
-    pending = [s.request_id for s in result.pending if s.request_id is not None]
+    pending = [i for s in result.pending for i in s.pending_ids()]
     if not pending:
         return []
     ids = ", ".join(str(i) for i in pending)

@@ -128,7 +128,11 @@ def tree_digest(root: Path) -> str:
 def request_ids(report_path: Path) -> dict[str, int]:
     """Subject ID -> request ID, from a ``reidentify-report.json``."""
     report: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8"))
-    return {s["subject_id"]: s["request_id"] for s in report["subjects"] if s["request_id"]}
+    found = {}
+    for subject in report["subjects"]:
+        if subject["request_ids"]:
+            (found[subject["subject_id"]],) = subject["request_ids"]
+    return found
 
 
 def flat(dataset: Dataset, prefix: str = "") -> dict[str, tuple[str, str]]:
