@@ -239,7 +239,7 @@ class _Run:
                 f"subject {outcome.subject_id}{part}: request {info.id} submitted "
                 f"({len(chunk)} pseudonyms, {len(outcome.files)} files): {info.status}"
             )
-            self._follow([outcome], info)
+            self._follow([outcome], info, announce_pending=False)
 
     def use_grants(self, outcomes: dict[str, SubjectOutcome]) -> None:
         granted: list[tuple[RequestInfo, list[SubjectOutcome]]] = []
@@ -283,13 +283,16 @@ class _Run:
                     "no --grant names this subject; rerun without --grant to ask for it"
                 )
 
-    def _follow(self, outcomes: list[SubjectOutcome], info: RequestInfo) -> None:
+    def _follow(
+        self, outcomes: list[SubjectOutcome], info: RequestInfo, *, announce_pending: bool = True
+    ) -> None:
         """Release an approved request for its subjects; note why any other cannot be."""
         state, reason = self._release(info)
         who = ", ".join(o.subject_id for o in outcomes)
-        self.say(
-            f"subject {who}: {f'request {info.id} released' if state == 'released' else reason}"
-        )
+        if state != "pending" or announce_pending:
+            self.say(
+                f"subject {who}: {f'request {info.id} released' if state == 'released' else reason}"
+            )
         for outcome in outcomes:
             outcome.request_ids.append(info.id)
             outcome.states.append(state)

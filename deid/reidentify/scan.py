@@ -162,15 +162,15 @@ class ScannedFile:
     """``skipped`` for a file that is not DICOM at all, ``not-written`` otherwise."""
 
 
-def read_dataset(path: Path) -> Dataset:
-    """Read a DICOM file (whole: it will be written again), never changing it."""
-    return dcmread(path, force=False)
+def read_dataset(path: Path, *, with_pixels: bool = True) -> Dataset:
+    """Read a DICOM file (whole, when it will be written again), never changing it."""
+    return dcmread(path, force=False, stop_before_pixels=not with_pixels)
 
 
 def scan_file(path: Path, relative: str) -> ScannedFile:
     """Read ``path`` and list what the vault may take back in it."""
     try:
-        dataset = read_dataset(path)
+        dataset = read_dataset(path, with_pixels=False)  # pixels hold no pseudonyms
         subject_id = subject_of(dataset)
         pseudonyms = pseudonyms_of(dataset)
     except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError) as exc:
