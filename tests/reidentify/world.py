@@ -21,8 +21,16 @@ from pydicom.dataset import Dataset
 
 from deid.cli import main
 from deid.corpus import CorpusManifest, generate_corpus
+from deid.dicomfile import write_dataset
+from deid.engine import Engine
+from deid.outcome import Deidentified
+from deid.profiles import build_rules
 from deid.writing import input_files
+from tests.vault import factories
 from tests.vault.servers import vault_server
+from vault.embedded import EmbeddedStore
+from vault.models import Trial
+from vault.runtime import VaultRuntime
 
 TRIAL = "ONCO-42"
 SITE = "07"
@@ -168,6 +176,29 @@ def assert_restored(restored: Path, original: Path) -> int:
     assert after["PatientIdentityRemoved"][1] == "NO"
     assert "DeidentificationMethod" not in after
     return checked
+
+
+def deidentify_in_process(
+    runtime: VaultRuntime, tmp_path: Path
+) -> tuple[Trial, Path, dict[str, tuple[Path, str]]]:
+    """The trial, the de-identified folder, and per output file its input and subject."""
+    trial = factories.trial(runtime, sites=("S01",))
+    store = EmbeddedStore(runtime, factories.uploader(runtime, trial), trial.key, "S01")
+    engine = Engine(build_rules(("retain-long-modified-dates",), with_trial_recipe=True), store)
+    corpus = generate_corpus(
+        tmp_path / "export", patients=2, studies_per_patient=1, series_per_study=1,
+        instances_per_series=2, rows=16, cols=16, seed=3,
+    )  # fmt: skip
+    deidentified = tmp_path / "deid"
+    originals: dict[str, tuple[Path, str]] = {}
+    for path, _ in input_files(corpus.root):
+        outcome = engine.process(path)
+        assert isinstance(outcome, Deidentified)
+        relative = f"{outcome.subject_id}/{outcome.instance_uid}.dcm"
+        (deidentified / outcome.subject_id).mkdir(parents=True, exist_ok=True)
+        write_dataset(outcome.dataset, deidentified / relative)
+        originals[relative] = (path, outcome.subject_id)
+    return trial, deidentified, originals
 
 
 @contextmanager

@@ -9,11 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from deid.corpus import generate_corpus
-from deid.dicomfile import write_dataset
-from deid.engine import Engine
-from deid.outcome import Deidentified
-from deid.profiles import build_rules
 from deid.reidentify.embedded import EmbeddedReidentificationClient, principal_caller
 from deid.reidentify.job import (
     EXIT_OK,
@@ -22,42 +17,17 @@ from deid.reidentify.job import (
     reidentify,
 )
 from deid.vault_client import VaultRefusedError
-from deid.writing import input_files
-from tests.reidentify.world import assert_restored
+from tests.reidentify.world import assert_restored, deidentify_in_process
 from tests.vault import factories
 from vault.authz import Binding
-from vault.embedded import EmbeddedStore
-from vault.models import Role, Trial
+from vault.models import Role
 from vault.runtime import VaultRuntime
 
 JUSTIFICATION = "Safety report for a serious adverse event, case SAE-0042."
 
 
-def _deidentify(
-    runtime: VaultRuntime, tmp_path: Path
-) -> tuple[Trial, Path, dict[str, tuple[Path, str]]]:
-    """The trial, the de-identified folder, and per output file its input and subject."""
-    trial = factories.trial(runtime, sites=("S01",))
-    store = EmbeddedStore(runtime, factories.uploader(runtime, trial), trial.key, "S01")
-    engine = Engine(build_rules(("retain-long-modified-dates",), with_trial_recipe=True), store)
-    corpus = generate_corpus(
-        tmp_path / "export", patients=2, studies_per_patient=1, series_per_study=1,
-        instances_per_series=2, rows=16, cols=16, seed=3,
-    )  # fmt: skip
-    deidentified = tmp_path / "deid"
-    originals: dict[str, tuple[Path, str]] = {}
-    for path, _ in input_files(corpus.root):
-        outcome = engine.process(path)
-        assert isinstance(outcome, Deidentified)
-        relative = f"{outcome.subject_id}/{outcome.instance_uid}.dcm"
-        (deidentified / outcome.subject_id).mkdir(parents=True, exist_ok=True)
-        write_dataset(outcome.dataset, deidentified / relative)
-        originals[relative] = (path, outcome.subject_id)
-    return trial, deidentified, originals
-
-
 def test_one_subject_back_with_approval(runtime: VaultRuntime, tmp_path: Path) -> None:
-    trial, deidentified, originals = _deidentify(runtime, tmp_path)
+    trial, deidentified, originals = deidentify_in_process(runtime, tmp_path)
     subject = sorted({s for _, s in originals.values()})[0]
 
     requester = factories.caller(runtime, Binding(Role.REIDENTIFY_REQUESTER, trial.id))
@@ -103,7 +73,7 @@ def test_one_subject_back_with_approval(runtime: VaultRuntime, tmp_path: Path) -
 def test_a_subject_with_more_pseudonyms_than_one_request_takes_gets_several(
     runtime: VaultRuntime, tmp_path: Path
 ) -> None:
-    trial, deidentified, originals = _deidentify(runtime, tmp_path)
+    trial, deidentified, originals = deidentify_in_process(runtime, tmp_path)
     subject = sorted({s for _, s in originals.values()})[1]
     requester = factories.caller(runtime, Binding(Role.REIDENTIFY_REQUESTER, trial.id))
     approver = EmbeddedReidentificationClient(
