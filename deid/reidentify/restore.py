@@ -44,7 +44,7 @@ from deid.handlers.names import normalized_name
 from deid.reidentify.client import Pseudonym, SubjectRelease
 from deid.reidentify.scan import element_candidates, subject_of, visit_text, wants_text
 from deid.uids import IMPLEMENTATION_CLASS_UID
-from deid.walk import Visit, element_text, value_text, walk
+from deid.walk import Visit, element_text, walk
 
 PATIENT_NAME = 0x00100010
 PATIENT_ID = 0x00100020
@@ -208,7 +208,10 @@ def restore_dataset(
     _write_markers(dataset, restorer.result.dates_moved_all)
     if meta is not None and element_text(dataset, SOP_INSTANCE_UID):
         _put(meta, MEDIA_STORAGE_SOP_INSTANCE_UID, "UI", element_text(dataset, SOP_INSTANCE_UID))
-    _ensure_character_set(dataset)
+    written = [value for *_, value in restorer.changes]
+    _ensure_character_set(
+        dataset, [*written, identity.name or "", identity.issuer, identity.patient_id]
+    )
     return restorer.result
 
 
@@ -235,15 +238,7 @@ def _write_markers(dataset: Dataset, dates_moved_back: bool) -> None:
         _put(dataset, TEMPORAL_MODIFIED, "CS", "UNMODIFIED")
 
 
-def _ensure_character_set(dataset: Dataset) -> None:
-    """Originals may not be ASCII; a data set without a character set gets UTF-8."""
-    if SPECIFIC_CHARACTER_SET in dataset:
-        return
-    for element in dataset.values():
-        if (
-            isinstance(element, DataElement)
-            and element.VR in ("PN", "LO", "SH", "LT", "ST", "UT")
-            and not value_text(element.value).isascii()
-        ):
-            _put(dataset, SPECIFIC_CHARACTER_SET, "CS", "ISO_IR 192")
-            return
+def _ensure_character_set(dataset: Dataset, values: list[str]) -> None:
+    """Originals may not be ASCII; a data set without a character set then gets UTF-8."""
+    if SPECIFIC_CHARACTER_SET not in dataset and not all(v.isascii() for v in values):
+        _put(dataset, SPECIFIC_CHARACTER_SET, "CS", "ISO_IR 192")

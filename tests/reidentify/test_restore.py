@@ -151,11 +151,13 @@ def test_name_keys_subject_id_names_and_non_ascii_originals(tmp_path: Path) -> N
     restore_dataset(ds, SubjectRelease("07-00013", "study:1.2.3", -52), ORIGINALS)
     assert ds.PatientName == "" and ds.PatientID == ""
     ds = _dataset()
-    restore_dataset(ds, SubjectRelease("07-00013", "name:Øster^Åse|19610203", -52), ORIGINALS)
+    originals = {**ORIGINALS, Pseudonym("FULL_NAME", "Velez^Brian"): "Ørsted^Bjørn"}
+    restore_dataset(ds, SubjectRelease("07-00013", "name:Øster^Åse|19610203", -52), originals)
     write_dataset(ds, tmp_path / "utf8.dcm")
     back = dcmread(tmp_path / "utf8.dcm")
     assert back.SpecificCharacterSet == "ISO_IR 192"
     assert back.PatientName == "Øster^Åse" and back.PatientBirthDate == "19610203"
+    assert back.OperatorsName == "Ørsted^Bjørn"
 
 
 def test_an_unknown_subject_is_refused() -> None:
