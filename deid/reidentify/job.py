@@ -37,7 +37,13 @@ from deid.reidentify.client import (
 from deid.reidentify.restore import RestoreError, restore_dataset
 from deid.reidentify.scan import ScannedFile, read_dataset, scan_file
 from deid.vault_client import VaultClientError, VaultRefusedError, VaultUnavailableError
-from deid.writing import input_files, is_within, write_atomic, write_json_atomic
+from deid.writing import (
+    input_files,
+    is_within,
+    remove_stale_temp_files,
+    write_atomic,
+    write_json_atomic,
+)
 
 REPORT_NAME = "reidentify-report.json"
 EXIT_OK = 0
@@ -435,6 +441,8 @@ def reidentify(
 ) -> JobResult:
     """Run ``job`` against ``client``; see the module docstring. Never says an original."""
     check_folders(job)
+    if job.output.is_dir():
+        remove_stale_temp_files(job.output)  # left by an interrupted run
     run = _Run(job, client, say)
     by_subject = run.scan()
     outcomes = {s: SubjectOutcome(s, files) for s, files in by_subject.items()}

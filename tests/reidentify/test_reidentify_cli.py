@@ -12,6 +12,7 @@ from deid.cli import main
 from deid.reidentify.http import HttpReidentificationClient
 from deid.reidentify.job import EXIT_USAGE, EXIT_VAULT, REPORT_NAME, ReidentifyJob, reidentify
 from deid.vault_client import VaultConnection
+from deid.writing import TEMP_PREFIX
 from tests.reidentify.world import JUSTIFICATION
 from tests.vault.servers import free_port
 
@@ -93,6 +94,9 @@ def test_an_unreachable_vault_stops_the_job_and_writes_nothing(tmp_path: Path) -
     ds.PatientIdentityRemoved = "YES"
     (source / CORPUS_FILE).parent.mkdir(parents=True)
     ds.save_as(source / CORPUS_FILE, enforce_file_format=True)
+    stale = tmp_path / "out" / "01-00001" / f"{TEMP_PREFIX}crashed"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half a file from an interrupted run")
     connection = VaultConnection(f"http://127.0.0.1:{free_port()}", "dvt_x", retries=0)
     job = ReidentifyJob(source, tmp_path / "out", "ONCO-42", "clinical_care", JUSTIFICATION)
     lines: list[str] = []
@@ -103,3 +107,4 @@ def test_an_unreachable_vault_stops_the_job_and_writes_nothing(tmp_path: Path) -
     assert [f.status for f in result.files] == ["not-written"]
     assert not list((tmp_path / "out").rglob("*.dcm"))
     assert (tmp_path / "out" / REPORT_NAME).exists()
+    assert not stale.exists()
