@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## demo: generate identifiable DICOM files and de-identify them with the embedded vault
+## demo: generate identifiable DICOM files, de-identify them with the embedded vault, re-identify one subject with approval
 demo: setup
 	$(VENV)/bin/deid demo demo-output
 

@@ -13,6 +13,7 @@ Exit statuses (also in ``deid --help`` and the README):
   nothing was changed
 * 3: the mapping store could not be opened or failed; the run stopped and a
   rerun resumes where it stopped
+* 4: ``reidentify``: requests wait for an approver; rerun with ``--grant ID``
 * 130: interrupted (Ctrl-C); a rerun resumes
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from deid import __version__, commands
 from deid.commands import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
+from deid.reidentify import cli as reidentify_cli
 
 EXIT_STATUS_HELP = """\
 exit status:
@@ -34,6 +36,8 @@ exit status:
        the recipe contradicts the profile; inspect: the file would be quarantined)
   2    unusable command line, recipe, trial configuration or folder; nothing changed
   3    the mapping store could not be opened or failed; rerun to resume
+       (reidentify, requests: the vault could not be reached or refused)
+  4    reidentify: requests wait for an approver; rerun with --grant ID
   130  interrupted; rerun to resume
 """
 
@@ -60,7 +64,7 @@ class _HelpFormatter(argparse.HelpFormatter):
     """Wraps descriptions, keeps the exit status table as written."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        if text == EXIT_STATUS_HELP:
+        if text.startswith("exit status:"):
             return text
         return super()._fill_text(text, width, indent)
 
@@ -317,6 +321,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("output", type=Path, metavar="OUT", help="folder for the demo")
     demo.add_argument("--workers", type=_positive, default=_default_workers(), metavar="N")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    reidentify_cli.add_commands(commands, _formatter)
     return parser
 
 
@@ -336,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "inspect": commands.inspect,
         "corpus": commands.corpus,
         "demo": commands.demo,
+        "reidentify": reidentify_cli.run_reidentify,
+        "requests": reidentify_cli.run_requests,
     }
     try:
         if args.command == "profile":

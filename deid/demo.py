@@ -4,7 +4,10 @@ Two simulated sites export identifiable studies (``OUT/input/site-01``, ``-02``)
 each de-identifies its export with ``deid run`` into ``OUT/deidentified/site-NN``
 against one embedded vault (``OUT/vault``), as if both used the trial's vault.
 Files that cannot be de-identified land in ``OUT/quarantine/site-NN`` with the
-reason. The demo then shows one file before and after.
+reason. The demo then shows one file before and after, and takes one subject back
+(``OUT/reidentified``) through the vault's re-identification flow: a request, a
+second person's approval, a single-use grant, and the audit trail with its
+verification (:mod:`deid.reidentify.demo`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pydicom import dcmread
 from deid.batch import REPORT_NAME
 from deid.commands import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from deid.corpus import CorpusManifest, generate_corpus
+from deid.reidentify.demo import run_reidentification
 from deid.writing import input_files
 
 MARKER = ".deid-demo"
@@ -72,6 +76,7 @@ def run_demo(out: Path, *, workers: int = 1, progress: bool = False) -> int:
     config = out / "trial.toml"
     config.write_text(TRIAL_CONFIG, encoding="utf-8")
     worst = EXIT_OK
+    manifests: dict[str, CorpusManifest] = {}
     for site, seed, patients, bad_files in SITES:
         source = out / "input" / f"site-{site}"
         manifest = generate_corpus(
@@ -83,6 +88,7 @@ def run_demo(out: Path, *, workers: int = 1, progress: bool = False) -> int:
             seed=seed,
             include_bad_files=bad_files,
         )
+        manifests[site] = manifest
         print(f"\n== site {site}: {len(manifest.files)} exported files in {source}")
         argv = [
             "run",
@@ -111,11 +117,17 @@ def run_demo(out: Path, *, workers: int = 1, progress: bool = False) -> int:
             status = EXIT_OK
         worst = max(worst, status)
     _show_one_file(out / "input" / "site-01", out / "deidentified" / "site-01")
+    if worst == EXIT_OK:
+        print(
+            "\n== re-identification: one subject of site 01 back, with a second person's approval"
+        )
+        worst = max(worst, run_reidentification(out, TRIAL, "01", manifests["01"]))
     print(
         f"\nEverything is under {out}: input/ (the identifiable exports), deidentified/ "
         "(what may leave the site), quarantine/ (originals that could not be "
         "de-identified, with a .reason.json each), vault/ (the mappings, encrypted, and "
-        "their key files: the way back, which stays at the site)."
+        "their key files: the way back, which stays at the site), reidentified/ (one "
+        "subject's files restored after approval: identifiable again)."
     )
     return worst
 

@@ -165,6 +165,18 @@ class EmbeddedStore:
             self._runtime.dispose()
 
 
+@contextmanager
+def _opened(store_path: Path, key_dir: Path | None) -> Iterator[tuple[VaultRuntime, Caller]]:
+    """The runtime and the local admin, holding the first-use lock while the block runs."""
+    store_path = Path(store_path)
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    key_dir = Path(key_dir) if key_dir is not None else store_path.parent / "keys"
+    with _exclusive(store_path.with_name(store_path.name + ".lock")):
+        runtime = _runtime(store_path, key_dir)
+        principal_id = _local_principal_id(runtime)
+        yield runtime, Caller(principal_id, LOCAL_PRINCIPAL, (Binding(Role.ADMIN),), "local")
+
+
 def open_embedded_store(
     store_path: Path,
     trial: str,
@@ -178,18 +190,24 @@ def open_embedded_store(
     generated on first use; the database is migrated on first use; the trial
     (from ``trial_config`` or defaults) and the site are created if missing.
     """
-    store_path = Path(store_path)
-    store_path.parent.mkdir(parents=True, exist_ok=True)
-    key_dir = Path(key_dir) if key_dir is not None else store_path.parent / "keys"
-    with _exclusive(store_path.with_name(store_path.name + ".lock")):
-        runtime = _runtime(store_path, key_dir)
-        principal_id = _local_principal_id(runtime)
-        admin = Caller(principal_id, LOCAL_PRINCIPAL, (Binding(Role.ADMIN),), "local")
+    with _opened(store_path, key_dir) as (runtime, admin):
         trial_id, site_id = _ensure_trial_and_site(runtime, admin, trial, site, trial_config)
     uploader = Caller(
-        principal_id,
+        admin.principal_id,
         LOCAL_PRINCIPAL,
         (Binding(Role.ADMIN), Binding(Role.SITE_UPLOADER, trial_id, site_id)),
         "local",
     )
     return EmbeddedStore(runtime, uploader, trial, site)
+
+
+def open_embedded_vault(
+    store_path: Path, key_dir: Path | None = None
+) -> tuple[VaultRuntime, Caller]:
+    """The embedded vault at ``store_path`` and its local admin, for local administration.
+
+    ``deid demo`` uses it to create principals and run a re-identification in
+    process. Keys and schema are created on first use, as for the store.
+    """
+    with _opened(store_path, key_dir) as opened:
+        return opened

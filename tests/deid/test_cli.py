@@ -220,6 +220,14 @@ def test_demo_runs_two_sites_with_one_vault(
     text = capsys.readouterr().out
     assert "== site 01" in text and "== site 02" in text and "before -> after" in text
     assert "broke on purpose" in text
+    # One subject re-identified with a second person's approval, the trail verified.
+    assert "submitted" in text and ": pending" in text
+    assert "cannot decide your own request" in text
+    assert "request 1: approved" in text and "already released" in text
+    assert "patient, UIDs and dates equal the original export: yes" in text
+    assert "NONE of them in the trail" in text and "audit chain verified" in text
+    restored = list((out / "reidentified").rglob("*.dcm"))
+    assert restored and all(pydicom.dcmread(p).PatientIdentityRemoved == "NO" for p in restored)
     for site in ("01", "02"):
         report = read_report(out / "deidentified" / f"site-{site}" / "deid-report.json")
         assert report["summary"]["written"] > 0
