@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack, closing
 from dataclasses import asdict, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
@@ -282,6 +283,9 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if report.complete else EXIT_INCOMPLETE
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 def _vault_target(args: argparse.Namespace) -> VaultTarget | None:
     """The deployed vault of ``--vault``, checked now (token file, URL, CA bundle)."""
     if args.vault is None:
@@ -308,6 +312,12 @@ def _vault_target(args: argparse.Namespace) -> VaultTarget | None:
         raise UsageError(
             "--vault needs --token-file FILE: a file holding this site's API token "
             "(the vault's admin issues it with deid-vault token create)"
+        )
+    url = urlsplit(args.vault)
+    if url.scheme == "http" and url.hostname not in LOOPBACK_HOSTS:
+        raise UsageError(
+            f"--vault {args.vault}: plain http would send originals unencrypted over the "
+            "network; use https:// (http:// is only for a vault on this host)"
         )
     target = VaultTarget(
         url=args.vault.rstrip("/"),

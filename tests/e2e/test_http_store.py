@@ -150,6 +150,7 @@ def test_deid_run_stops_before_starting_when_the_vault_refuses(
         (["--store", "x.sqlite"], "--store do not apply"),
         (["--trial-config", "t.toml", "--key-dir", "k"], "--key-dir, --trial-config do not"),
         ([], "--vault needs --token-file"),
+        (["--vault", "http://vault.example.org"], "use https://"),
     ],
 )
 def test_deid_run_vault_option_mistakes_are_usage_errors(
