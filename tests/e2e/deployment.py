@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -60,7 +61,9 @@ def _cli(argv: list[str]) -> str:
 
 
 @contextmanager
-def deployment(backend: str, directory: Path, *, workers: int = 1) -> Iterator[Deployment]:
+def deployment(
+    backend: str, directory: Path, *, workers: int = 1, tls: tuple[Path, Path] | None = None
+) -> Iterator[Deployment]:
     """Initialize, configure and serve a vault on ``backend``; stop it when the block ends."""
     key_dir = directory / "keys"
     with database_url(backend, directory) as url:
@@ -74,12 +77,15 @@ def deployment(backend: str, directory: Path, *, workers: int = 1) -> Iterator[D
             config = directory / "trial.json"
             config.write_text(json.dumps({"key": TRIAL, "sponsor_name": "E2E", "sites": SITES}))
             _cli(["trial", "create", TRIAL, "--config", str(config)])
-        server = VaultProcess(url, key_dir, directory / "vault.log", workers=workers)
+        server = VaultProcess(url, key_dir, directory / "vault.log", workers=workers, tls=tls)
         server.start()
         try:
             admin = {"Authorization": f"Bearer {admin_token}"}
             token_files = {}
-            with httpx.Client(base_url=server.base, headers=admin, timeout=30) as http:
+            verify = ssl.create_default_context(cafile=str(tls[0])) if tls else True
+            with httpx.Client(
+                base_url=server.base, headers=admin, timeout=30, verify=verify
+            ) as http:
                 for site in SITES:
                     principal = f"uploader-{site}"
                     role = {"role": "site_uploader", "trial": TRIAL, "site": site}

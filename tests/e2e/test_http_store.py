@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deid.cli import main
-from deid.corpus import CorpusManifest, generate_corpus
+from deid.corpus import CorpusManifest
 from deid.store.http import MAX_BATCH_ITEMS, HttpStore, VaultTarget
 from deid.store.protocol import PseudonymRequest
 from deid.vault_client import VaultConnection, VaultRefusedError
@@ -101,46 +101,42 @@ def test_refusals_say_what_to_do_and_never_quote_an_original(
     assert caught.value.status == 422 and "Oyelaran" not in str(caught.value)
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusManifest:
-    """One patient, four CT files."""
-    return generate_corpus(
-        tmp_path_factory.mktemp("corpus"),
-        patients=1,
-        studies_per_patient=1,
-        series_per_study=1,
-        instances_per_series=4,
-        rows=16,
-        cols=16,
-        include_documents=False,
-    )
-
-
-def _run(deployed: Deployment, corpus: CorpusManifest, out: Path, *extra: str) -> int:
-    argv = ["run", str(corpus.root), str(out), "--no-progress", "--workers", "1"]
+def _run(deployed: Deployment, one_patient: CorpusManifest, out: Path, *extra: str) -> int:
+    argv = ["run", str(one_patient.root), str(out), "--no-progress", "--workers", "1"]
     return main([*argv, "--vault", deployed.base, *extra])
 
 
 def test_deid_run_through_the_vault_then_resumes(
-    deployed: Deployment, corpus: CorpusManifest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    deployed: Deployment,
+    one_patient: CorpusManifest,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     site = ["--trial", TRIAL, "--site", "S02", "--token-file", str(deployed.token_files["S02"])]
-    assert _run(deployed, corpus, tmp_path / "out", *site) == 0
+    assert _run(deployed, one_patient, tmp_path / "out", *site) == 0
     assert "4 input files: 4 written" in capsys.readouterr().out
     assert not (tmp_path / "out-vault").exists()  # no embedded store was made
-    assert _run(deployed, corpus, tmp_path / "out", *site) == 0
+    assert _run(deployed, one_patient, tmp_path / "out", *site) == 0
     assert "0 written, 4 skipped" in capsys.readouterr().out
 
 
 def test_deid_run_stops_before_starting_when_the_vault_refuses(
-    deployed: Deployment, corpus: CorpusManifest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    deployed: Deployment,
+    one_patient: CorpusManifest,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     token = ["--token-file", str(deployed.token_files["S01"])]
-    assert _run(deployed, corpus, tmp_path / "a", "--trial", "OTHER", "--site", "S01", *token) == 3
+    assert (
+        _run(deployed, one_patient, tmp_path / "a", "--trial", "OTHER", "--site", "S01", *token)
+        == 3
+    )
     error = capsys.readouterr().err
     assert "no trial 'OTHER'" in error and "deid-vault trial create" in error
     assert not list((tmp_path / "a").rglob("*.dcm"))
-    assert _run(deployed, corpus, tmp_path / "b", "--trial", TRIAL, "--site", "S02", *token) == 3
+    assert (
+        _run(deployed, one_patient, tmp_path / "b", "--trial", TRIAL, "--site", "S02", *token) == 3
+    )
     assert "site_uploader:ONCO-E2E:S02" in capsys.readouterr().err
 
 
@@ -155,7 +151,7 @@ def test_deid_run_stops_before_starting_when_the_vault_refuses(
 )
 def test_deid_run_vault_option_mistakes_are_usage_errors(
     deployed: Deployment,
-    corpus: CorpusManifest,
+    one_patient: CorpusManifest,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     extra: list[str],
@@ -163,20 +159,32 @@ def test_deid_run_vault_option_mistakes_are_usage_errors(
 ) -> None:
     token = [] if not extra else ["--token-file", str(deployed.token_files["S01"])]
     argv = [*extra, *token, "--trial", TRIAL, "--site", "S01"]
-    assert _run(deployed, corpus, tmp_path / "out", *argv) == 2
+    assert _run(deployed, one_patient, tmp_path / "out", *argv) == 2
     assert problem in capsys.readouterr().err
 
 
 def test_a_token_file_others_can_read_is_refused(
-    deployed: Deployment, corpus: CorpusManifest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    deployed: Deployment,
+    one_patient: CorpusManifest,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     loose = tmp_path / "token"
     loose.write_text(deployed.token_files["S01"].read_text())
     loose.chmod(0o644)
     argv = ["--token-file", str(loose), "--trial", TRIAL, "--site", "S01"]
-    assert _run(deployed, corpus, tmp_path / "out", *argv) == 2
+    assert _run(deployed, one_patient, tmp_path / "out", *argv) == 2
     assert "chmod 600" in capsys.readouterr().err
     token = ["--token-file", str(loose)]
-    plain = ["run", str(corpus.root), str(tmp_path / "o"), *token, "--trial", TRIAL, "--site", "S1"]
+    plain = [
+        "run",
+        str(one_patient.root),
+        str(tmp_path / "o"),
+        *token,
+        "--trial",
+        TRIAL,
+        "--site",
+        "S1",
+    ]
     assert main(plain) == 2
     assert "go with --vault" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -24,19 +25,42 @@ def free_port() -> int:
 class VaultProcess:
     """One ``deid-vault serve`` process that can be stopped and started again.
 
-    It keeps its port, so a restarted vault answers at the same URL.
+    It keeps its port, so a restarted vault answers at the same URL. With ``tls``
+    (certificate and key files for ``localhost``) uvicorn itself serves HTTPS at
+    ``https://localhost:PORT``, the way ``deid-vault serve`` runs it otherwise.
     """
 
     def __init__(
-        self, url: str, key_dir: Path, log: Path, *, workers: int = 1, port: int | None = None
+        self,
+        url: str,
+        key_dir: Path,
+        log: Path,
+        *,
+        workers: int = 1,
+        port: int | None = None,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.url = url
         self.key_dir = key_dir
         self.log = log
         self.workers = workers
         self.port = port or free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        host = "https://localhost" if tls else "http://127.0.0.1"
+        self.base = f"{host}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+
+    def _command(self) -> list[str]:
+        options = ["--port", str(self.port), "--workers", str(self.workers)]
+        options += ["--log-level", "warning"]
+        if self.tls is None:
+            return [sys.executable, "-m", "vault.cli", "serve", *options]
+        certificate, key = self.tls
+        return [
+            *(sys.executable, "-m", "uvicorn", "vault.api.app:create_app_from_environment"),
+            *("--factory", "--host", "127.0.0.1", *options),
+            *("--ssl-certfile", str(certificate), "--ssl-keyfile", str(key)),
+        ]
 
     def start(self) -> str:
         """Start the vault and wait until it is ready; its base URL."""
@@ -46,10 +70,11 @@ class VaultProcess:
             "VAULT_KEY_DIR": str(self.key_dir),
             "VAULT_AUDIT_CHECKPOINT_INTERVAL": "7",
         }
-        command = [sys.executable, "-m", "vault.cli", "serve", "--port", str(self.port)]
-        command += ["--workers", str(self.workers), "--log-level", "warning"]
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                self._command(), env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        verify = ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else True
         deadline = time.monotonic() + 30
         while True:
             if self.process.poll() is not None:
@@ -57,7 +82,7 @@ class VaultProcess:
                     f"the vault exited with {self.process.returncode}: {self.log.read_text()}"
                 )
             try:
-                if httpx.get(f"{self.base}/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base}/ready", timeout=1, verify=verify).status_code == 200:
                     return self.base
             except httpx.TransportError:
                 pass
