@@ -59,10 +59,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--store",
-        choices=("embedded", "anonymize"),
+        choices=("embedded", "anonymize", "vault"),
         default="embedded" if importlib.util.find_spec("vault.embedded") else "anonymize",
-        help="the embedded vault (the default where installed) or the run-scoped store "
-        "of --anonymize",
+        help="the embedded vault (the default where installed), the run-scoped store "
+        "of --anonymize, or vault: the embedded store and then a vault served by uvicorn "
+        "on loopback, with the ratio of their rates",
+    )
+    parser.add_argument(
+        "--vault-server-workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes of the served vault (--store vault; default 1)",
     )
     parser.add_argument(
         "--repeat",
@@ -177,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         runs = []
+        store = "embedded" if args.store == "vault" else args.store
         for count in args.workers:
             vault = work / f"vault-{count}"
-            arguments = _run_arguments(args.store, vault, count)
+            arguments = _run_arguments(store, vault, count)
             result = _measure(
                 "run", corpus, work / f"out-{count}", arguments, args.repeat, (vault,)
             )
@@ -202,7 +210,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['summary']['quarantined']}"
             )
 
-        profile_text = _profile_one_worker(corpus, work, args.store) if args.profile else None
+        served = None
+        if args.store == "vault":
+            from bench.vault_store import measure_vault
+
+            served = measure_vault(
+                _measure, corpus, work, runs, args.repeat, args.vault_server_workers
+            )
+        profile_text = _profile_one_worker(corpus, work, store) if args.profile else None
         result = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {
@@ -222,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             "floor": {"files_per_second": floor_rate, **floor},
             "runs": runs,
         }
+        if served is not None:
+            result["vault_runs"] = served
         args.results.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         path = args.results / f"bench-{stamp}.json"

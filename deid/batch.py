@@ -157,7 +157,7 @@ class BatchConfig:
             **self.rules.fingerprint(),
             "trial": self.store.trial,
             "site": self.store.site,
-            "store": str(self.store.store_path.resolve()) if self.store.store_path else None,
+            "store": self.store.identity(),
             "anonymize": self.anonymize,
             "layout": self.layout,
         }

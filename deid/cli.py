@@ -28,6 +28,7 @@ from pathlib import Path
 from deid import __version__, commands
 from deid.commands import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
 from deid.reidentify import cli as reidentify_cli
+from deid.vault_client import DEFAULT_TIMEOUT
 
 EXIT_STATUS_HELP = """\
 exit status:
@@ -57,6 +58,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value
 
 
@@ -174,6 +185,38 @@ def _add_trial_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="DIR",
         help="where the embedded vault's key files are (default: beside --store)",
+    )
+    vault = parser.add_argument_group(
+        "deployed vault",
+        "de-identify through a vault running elsewhere instead of the embedded one; the "
+        "trial and this site must exist there, and the token must be this site's uploader",
+    )
+    vault.add_argument(
+        "--vault",
+        metavar="URL",
+        help="the vault's address, e.g. https://vault.example.org (originals are sent "
+        "there and nowhere else)",
+    )
+    vault.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="a file holding this site's API token (readable by you only: chmod 600)",
+    )
+    vault.add_argument(
+        "--ca-bundle",
+        type=Path,
+        metavar="PEM",
+        help="the CA certificates that sign the vault's TLS certificate, when it is not "
+        "signed by a public CA (TLS is always verified)",
+    )
+    vault.add_argument(
+        "--vault-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help="seconds to wait for each answer of the vault (default %(default)s); "
+        "unanswered requests are retried with backoff, then the run stops",
     )
     trial.add_argument(
         "--anonymize",

@@ -7,9 +7,10 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import asdict, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
@@ -36,7 +37,9 @@ from deid.profiles import (
     pseudo_classes_table,
 )
 from deid.store.factory import StoreSpec, StoreUnavailableError, open_embedded, run_scoped_store
+from deid.store.http import VaultTarget
 from deid.store.memory import MemoryStore
+from deid.vault_client import VaultClientError
 from deid.writing import DEFAULT_LAYOUT, LayoutError, check_layout, is_within
 from vault.trial_config import (
     SITE_ID_PATTERN,
@@ -206,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
             "--anonymize keeps no mappings, so --store and --key-dir do not apply; "
             "drop them, or drop --anonymize to keep a way back"
         )
+    vault = _vault_target(args)
     if not args.anonymize and not (args.trial and args.site):
         raise UsageError(
             "name the trial and this site with --trial NAME --site ID (they decide the "
@@ -232,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     store_path = (
         None
-        if args.anonymize
+        if args.anonymize or vault is not None
         else args.store or (_default_beside(args.output, "-vault") / "vault.sqlite")
     )
     config = BatchConfig(
@@ -240,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
         output_root=args.output,
         quarantine_root=args.quarantine or _default_beside(args.output, "-quarantine"),
         rules=rules,
-        store=StoreSpec(trial, site, store_path=store_path, key_dir=args.key_dir),
+        store=StoreSpec(trial, site, store_path=store_path, key_dir=args.key_dir, vault=vault),
         anonymize=args.anonymize,
         layout=layout,
     )
@@ -250,6 +254,11 @@ def run(args: argparse.Namespace) -> int:
             if trial_config is not None and args.anonymize:
                 proxy = stack.enter_context(run_scoped_store(trial_config, site))
                 config = replace(config, store=replace(config.store, shared_proxy=proxy))
+            elif vault is not None:
+                # Asking once here stops a wrong URL, token, trial or site before any
+                # worker starts.
+                with closing(config.store.open()) as store:
+                    store.trial_info()
             else:
                 assert store_path is not None
                 store_path.parent.mkdir(parents=True, exist_ok=True)
@@ -274,6 +283,55 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if report.complete else EXIT_INCOMPLETE
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _vault_target(args: argparse.Namespace) -> VaultTarget | None:
+    """The deployed vault of ``--vault``, checked now (token file, URL, CA bundle)."""
+    if args.vault is None:
+        if args.token_file or args.ca_bundle:
+            raise UsageError("--token-file and --ca-bundle go with --vault URL; add it")
+        return None
+    others = [
+        name
+        for name, given in (
+            ("--anonymize", args.anonymize),
+            ("--store", args.store),
+            ("--key-dir", args.key_dir),
+            ("--trial-config", args.trial_config),
+        )
+        if given
+    ]
+    if others:
+        raise UsageError(
+            f"with --vault the mappings, keys and trial settings live in the vault, so "
+            f"{', '.join(others)} do not apply; drop them (the vault's admin creates the "
+            "trial with its settings)"
+        )
+    if args.token_file is None:
+        raise UsageError(
+            "--vault needs --token-file FILE: a file holding this site's API token "
+            "(the vault's admin issues it with deid-vault token create)"
+        )
+    url = urlsplit(args.vault)
+    if url.scheme == "http" and url.hostname not in LOOPBACK_HOSTS:
+        raise UsageError(
+            f"--vault {args.vault}: plain http would send originals unencrypted over the "
+            "network; use https:// (http:// is only for a vault on this host)"
+        )
+    target = VaultTarget(
+        url=args.vault.rstrip("/"),
+        token_file=args.token_file,
+        ca_bundle=args.ca_bundle,
+        timeout=args.vault_timeout,
+    )
+    try:
+        target.connect().close()
+    except VaultClientError as exc:
+        raise UsageError(str(exc)) from None
+    return target
+
+
 ANONYMOUS_TRIAL = "ANONYMIZED"
 ANONYMOUS_SITE = "A"
 """Trial and site of an --anonymize run that names none: they only shape subject IDs."""
@@ -287,7 +345,9 @@ def _print_places(config: BatchConfig, report: Path | None) -> None:
             f"quarantine:          {config.quarantine_root} (originals with the reasons: "
             "keep it at the site)"
         )
-    if config.store.store_path is not None:
+    if config.store.vault is not None:
+        print(f"mapping store:       the vault at {config.store.vault.url}")
+    elif config.store.store_path is not None:
         print(
             f"mapping store:       {config.store.store_path} (the way back, with its key "
             "files: keep it at the site and back it up)"

@@ -10,15 +10,17 @@ Errors never carry a request body or an original value: a refusal is reported by
 HTTP status and the vault's own error code and message (which the vault keeps free of
 originals), an unreachable vault by the URL and the transport failure's type.
 
-Retries: a request that was never sent (connection refused, DNS, TLS handshake) is
-always retried; a request that may have reached the vault is retried only when the
-caller says it is idempotent (``idempotent=True``; get-or-create and enrollment are,
-by the vault's contract; submitting a re-identification request is not).
+Retries: a request that was never sent (connection refused, DNS, a TLS handshake cut
+short) is always retried, but a certificate that fails verification is reported at
+once; a request that may have reached the vault is retried only when the caller says
+it is idempotent (``idempotent=True``; get-or-create and enrollment are, by the
+vault's contract; submitting a re-identification request is not).
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 import time
 from collections.abc import Callable, Mapping
@@ -75,6 +77,16 @@ def read_token_file(path: Path) -> str:
     return token
 
 
+def _certificate_refusal(exc: BaseException) -> str | None:
+    """Why the vault's certificate was refused, if that is what ``exc`` comes from."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or "certificate verify failed")[:200]
+        seen = seen.__cause__ or seen.__context__
+    return "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else None
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After", "")
     try:
@@ -127,7 +139,15 @@ class VaultConnection:
         self._backoff = backoff
         self._sleep = sleep
         self._pid = os.getpid()
-        verify: Any = str(ca_bundle) if ca_bundle is not None else True
+        verify: Any = True
+        if ca_bundle is not None:
+            try:
+                verify = ssl.create_default_context(cafile=str(ca_bundle))
+            except (ssl.SSLError, OSError):
+                raise VaultClientError(
+                    f"the CA bundle {ca_bundle} holds no usable certificate; "
+                    "give the CA's certificates as a PEM file"
+                ) from None
         self._client_args: dict[str, Any] = {
             "base_url": self.base_url,
             "headers": {
@@ -166,6 +186,13 @@ class VaultConnection:
             try:
                 response = self._http().request(method, path, json=json, params=params)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                refusal = _certificate_refusal(exc)
+                if refusal is not None:  # not transient: retrying cannot help
+                    raise VaultClientError(
+                        f"the TLS certificate of the vault at {self.base_url} could not be "
+                        f"verified ({refusal}); if a private CA signs it, give that CA's "
+                        "certificates with --ca-bundle"
+                    ) from None
                 failure: str = type(exc).__name__
             except httpx.TransportError as exc:
                 if not idempotent:

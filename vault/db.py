@@ -8,6 +8,7 @@ uniqueness is enforced by constraints (``INSERT ... ON CONFLICT DO NOTHING``).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,24 @@ def create_vault_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
+_WRITER_LOCK = "vault_writer_lock"
+
+
 def _set_up_sqlite(engine: Engine) -> None:
+    # SQLite has one writer; a thread that finds the lock taken sleeps in SQLite's
+    # busy handler (1, 2, 5, 10 ... ms) and so waits far longer than the few
+    # milliseconds a vault transaction holds it. Threads of this process (the API's
+    # request threads) queue on a Python lock instead and start the moment it is
+    # free. Other processes still meet SQLite's own lock; and a thread that waited
+    # the whole busy timeout here goes on and lets SQLite decide.
+    writer = threading.Lock()
+
+    def _release(connection: Any) -> None:
+        if getattr(connection, "invalidated", False):
+            return  # its pool record let go when it was invalidated
+        if connection.info.pop(_WRITER_LOCK, False):
+            writer.release()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # The driver must not open transactions itself; we BEGIN IMMEDIATE below.
@@ -60,7 +78,27 @@ def _set_up_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         # Readers (exports, verification) must not hold the one writer's lock.
         deferred = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        if not deferred:
+            connection.info[_WRITER_LOCK] = writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection)
+            raise
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
+
+    # A connection that leaves a transaction by another way (returned to the pool
+    # without commit or rollback, or invalidated) lets go of the lock too.
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            _release(record)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _exception: Any) -> None:
+        _release(record)
 
 
 def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:

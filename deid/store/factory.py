@@ -1,11 +1,15 @@
 """Opening the mapping store a ``deid run`` uses, in the parent and in every worker.
 
-Two kinds:
+Three kinds:
 
 * **embedded** (the default): the vault's own service layer in-process on a SQLite
   file, with its keys in files beside it (:func:`open_embedded`). The parent opens
   it once first, which creates the trial when it does not exist yet; each worker
   then opens its own connection to the same file.
+* **deployed** (``--vault URL``): :class:`~deid.store.http.HttpStore`; the trial
+  and site must exist in the vault already. The parent asks for the trial's
+  information first, so a wrong URL, token, trial or site stops the run before any
+  worker starts; each worker then opens its own connection.
 * **run-scoped** (``--anonymize``): one :class:`~deid.store.memory.MemoryStore`
   living in a server process of the parent (:func:`run_scoped_store`), which every
   worker reaches through a proxy, so pseudonyms are consistent across workers and
@@ -27,8 +31,11 @@ from multiprocessing.managers import BaseManager
 from pathlib import Path
 from typing import Any
 
+from deid.store.http import VaultTarget
 from deid.store.memory import MemoryStore
 from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
+from deid.vault_client import VaultClientError
+from vault.embedded import open_embedded_store
 from vault.trial_config import TrialConfig
 
 
@@ -40,6 +47,8 @@ class StoreUnavailableError(RuntimeError):
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, VaultClientError):
+        return str(exc)  # written to be read whole, and free of originals
     # Database errors append the statement and its parameters on later lines.
     first_line = (str(exc).strip().splitlines() or [""])[0][:200]
     return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
@@ -53,13 +62,6 @@ def open_embedded(
     key_dir: Path | None = None,
 ) -> MappingStore:
     """Open the embedded vault at ``store_path``; the one place ``deid`` does so."""
-    try:
-        from vault.embedded import open_embedded_store  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise StoreUnavailableError(
-            "the embedded vault (vault.embedded) is not part of this installation; "
-            "use --anonymize for a run without a vault, or install the full deid-vault"
-        ) from None
     try:
         store: MappingStore = open_embedded_store(
             store_path, trial, site, trial_config=trial_config, key_dir=key_dir
@@ -180,11 +182,25 @@ class StoreSpec:
     key_dir: Path | None = None
     shared_proxy: Any = None
     """The run-scoped store's proxy (``--anonymize``)."""
+    vault: VaultTarget | None = None
+    """A deployed vault (``--vault``)."""
+
+    def identity(self) -> str | None:
+        """Which store this is, as compared between runs into one OUTPUT."""
+        if self.vault is not None:
+            return self.vault.url
+        return str(self.store_path.resolve()) if self.store_path is not None else None
 
     def open(self) -> FailClosedStore:
         """Open this worker's connection to the run's store."""
         if self.shared_proxy is not None:
             return FailClosedStore(SharedStoreClient(self.shared_proxy), "of this run")
+        if self.vault is not None:
+            name = f"at {self.vault.url}"
+            try:
+                return FailClosedStore(self.vault.open_store(self.trial, self.site), name)
+            except VaultClientError as exc:
+                raise StoreUnavailableError(f"the mapping store {name} failed: {exc}") from None
         if self.store_path is None:
             raise StoreUnavailableError("no mapping store was configured for this run")
         inner = open_embedded(self.store_path, self.trial, self.site, key_dir=self.key_dir)

@@ -8,7 +8,6 @@ runs, as the embedded vault would be), and through ``main([...])`` for
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
@@ -41,7 +40,6 @@ from deid.writing import TEMP_PREFIX
 from tests.deid.batch_support import inputs_with_records, plain_bytes, read_report, snapshot
 from vault.trial_config import TrialConfig
 
-HAS_EMBEDDED_VAULT = importlib.util.find_spec("vault.embedded") is not None
 EXPECTED_REASONS = {
     "not_dicom": "not-dicom",
     "truncated": "truncated",
@@ -364,7 +362,6 @@ def test_report_summary_lines_match_the_json(
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not HAS_EMBEDDED_VAULT, reason="needs the embedded vault (vault.embedded)")
 def test_a_killed_run_leaves_whole_files_and_a_rerun_finishes(tmp_path: Path) -> None:
     """Power loss, simulated: SIGKILL to the run and its workers mid-batch."""
     corpus = generate_corpus(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import multiprocessing
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +13,6 @@ from deid.store.factory import (
     SharedStoreClient,
     StoreSpec,
     StoreUnavailableError,
-    open_embedded,
     run_scoped_store,
 )
 from deid.store.memory import MemoryStore
@@ -82,12 +79,6 @@ def test_fail_closed_store_passes_answers_through() -> None:
     assert store.trial_info().site_id == "S1"
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("vault.embedded") is not None,
-    reason="the embedded vault is installed",
-)
-def test_missing_embedded_vault_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(StoreUnavailableError, match="use --anonymize"):
-        open_embedded(tmp_path / "vault.sqlite", "T1", "S1")
+def test_a_spec_naming_no_store_says_so() -> None:
     with pytest.raises(StoreUnavailableError, match="no mapping store"):
         StoreSpec("T1", "S1").open()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,8 +13,6 @@ from deid.corpus import CorpusManifest, generate_corpus
 from deid.profiles import Option, rule_fingerprint
 from deid.pseudo import PSEUDO_CLASSES
 from tests.deid.batch_support import read_report
-
-HAS_EMBEDDED_VAULT = importlib.util.find_spec("vault.embedded") is not None
 
 
 @pytest.fixture(scope="module")
@@ -122,15 +119,6 @@ def test_a_contradicting_recipe_stops_the_run_until_accepted(
     assert "StationName" not in written
 
 
-@pytest.mark.skipif(HAS_EMBEDDED_VAULT, reason="the embedded vault is installed")
-def test_without_the_embedded_vault_a_trial_run_exits_3(
-    corpus: CorpusManifest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    argv = ["run", str(corpus.root), str(tmp_path / "out"), "--trial", "T1", "--site", "01"]
-    assert main(argv) == 3
-    assert "use --anonymize" in capsys.readouterr().err
-
-
 def test_run_prints_summary_and_places(
     corpus: CorpusManifest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -209,7 +197,6 @@ def test_corpus_command_writes_files_and_manifest(
     assert main([*argv, "--transfer-syntax", "jpeg"]) == 2
 
 
-@pytest.mark.skipif(not HAS_EMBEDDED_VAULT, reason="needs the embedded vault (vault.embedded)")
 def test_demo_runs_two_sites_with_one_vault(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

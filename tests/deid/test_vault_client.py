@@ -61,6 +61,13 @@ def test_missing_ca_bundle_is_refused(tmp_path: Path) -> None:
         VaultConnection("https://v.example.org", "t", ca_bundle=tmp_path / "ca.pem")
 
 
+def test_a_ca_bundle_without_certificates_is_refused(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate\n")
+    with pytest.raises(VaultClientError, match="holds no usable certificate"):
+        VaultConnection("https://v.example.org", "t", ca_bundle=bundle)
+
+
 def test_unreachable_vault_is_retried_with_backoff_then_reported() -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -9,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, MetaData, create_engine, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from vault.config import Settings
@@ -75,3 +77,33 @@ def make_settings(url: str, key_dir: Path, **overrides: object) -> Settings:
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def table_bytes(engine: Engine) -> dict[str, bytes]:
+    """Every table's every value as bytes (JSON for JSON columns), per table name."""
+    metadata = MetaData()
+    metadata.reflect(engine)
+    dumped: dict[str, bytes] = {}
+    with engine.connect() as connection:
+        for name, table in metadata.tables.items():
+            chunks = []
+            for row in connection.execute(select(table)):
+                for value in row:
+                    if isinstance(value, bytes | memoryview):
+                        chunks.append(bytes(value))
+                    elif isinstance(value, dict | list):
+                        chunks.append(json.dumps(value, ensure_ascii=False).encode())
+                    else:
+                        chunks.append(str(value).encode())
+            dumped[name] = b"\x1f".join(chunks)
+    return dumped
+
+
+def sqlite_file_bytes(engine: Engine) -> bytes | None:
+    """A SQLite database's raw files (database, write-ahead log), free pages included."""
+    url = make_url(str(engine.url))
+    if url.get_backend_name() != "sqlite":
+        return None
+    files = [Path(str(url.database))]
+    files += [Path(f"{url.database}{suffix}") for suffix in ("-wal", "-shm")]
+    return b"".join(p.read_bytes() for p in files if p.exists())

@@ -94,6 +94,27 @@ def test_revoked_and_expired_tokens_stop_working(world: World) -> None:
     assert all("token" not in t for t in listed)
 
 
+def test_a_token_records_its_use_and_a_revoked_one_is_audited_by_id(world: World) -> None:
+    issued = world.ok("admin", "POST", "/v1/principals/" + _name(world) + "/tokens", {})
+    path = f"/v1/principals/{_name(world)}/tokens"
+
+    def listed() -> dict[str, object]:
+        tokens = world.ok("admin", "GET", path)["tokens"]
+        return next(t for t in tokens if t["id"] == issued["id"])
+
+    assert listed()["last_used_at"] is None
+    headers = {"Authorization": f"Bearer {issued['token']}"}
+    me = world.client.get("/v1/me", headers=headers).json()
+    assert me["principal"] == _name(world) and me["roles"]
+    assert listed()["last_used_at"] is not None
+    world.ok("admin", "POST", f"/v1/tokens/{issued['id']}/revoke")
+    assert world.client.get("/v1/me", headers=headers).status_code == 401
+    records = world.ok("auditor_all", "GET", "/v1/audit/records?action=auth.failure&limit=1000")
+    details = [r["details"] for r in records["records"]]
+    refusal = {"reason": "revoked token", "token_id": issued["id"], "principal": _name(world)}
+    assert refusal in details
+
+
 def _name(world: World) -> str:
     return str(world.ok("requester", "GET", "/v1/me")["principal"])
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vault import __version__
 from vault.api import audit, health, keys, principals, reidentification, trials
@@ -65,6 +66,28 @@ def _unexpected(request: Request, exc: Exception) -> Response:
     return _error(500, "internal", "internal error; the request was not carried out")
 
 
+class BodyLimit:
+    """Refuse (413) a request whose declared body is larger than :data:`MAX_BODY_BYTES`.
+
+    A plain ASGI middleware: every upload request passes here, and Starlette's
+    ``BaseHTTPMiddleware`` would add a task group and a streamed response to each.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = Headers(scope=scope).get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                refusal = _error(
+                    413, "too_large", f"a request body is at most {MAX_BODY_BYTES} bytes"
+                )
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(runtime: VaultRuntime) -> FastAPI:
     """The vault's HTTP API around ``runtime``."""
     app = FastAPI(
@@ -79,15 +102,7 @@ def create_app(runtime: VaultRuntime) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
 
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return _error(413, "too_large", f"a request body is at most {MAX_BODY_BYTES} bytes")
-        return await call_next(request)
-
+    app.add_middleware(BodyLimit)
     for module in (health, trials, principals, reidentification, audit, keys):
         app.include_router(module.router)
     app.mount("/console", create_console(runtime))

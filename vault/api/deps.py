@@ -22,8 +22,8 @@ from vault.services import principals as principal_service
 bearer = HTTPBearer(auto_error=False, description="an API token: 'Authorization: Bearer dvt_...'")
 
 
-def get_runtime(request: Request) -> VaultRuntime:
-    """The vault this app serves."""
+async def get_runtime(request: Request) -> VaultRuntime:
+    """The vault this app serves (async: no worker thread for reading an attribute)."""
     runtime: VaultRuntime = request.app.state.runtime
     return runtime
 

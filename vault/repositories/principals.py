@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import bindparam, case, delete, select, update
 from sqlalchemy.orm import Session
 
 from vault.models import ApiToken, AuthFailure, Principal, RoleBinding, Site, Trial
@@ -47,6 +48,71 @@ def delete_binding(session: Session, binding_id: int) -> None:
     session.execute(delete(RoleBinding).where(RoleBinding.id == binding_id))
 
 
+# Authentication runs on every request: its statements are built once, and read
+# plain rows rather than ORM objects.
+_TOKENS = ApiToken.__table__
+_PRINCIPALS = Principal.__table__
+_BINDINGS = RoleBinding.__table__
+_FAILURES = AuthFailure.__table__
+_CREDENTIALS = (
+    select(
+        _TOKENS.c.id.label("token_id"),
+        _TOKENS.c.expires_at,
+        _TOKENS.c.revoked_at,
+        _TOKENS.c.last_used_at,
+        _PRINCIPALS.c.id.label("principal_id"),
+        _PRINCIPALS.c.name.label("principal"),
+        _PRINCIPALS.c.disabled_at,
+        _PRINCIPALS.c.built_in,
+    )
+    .join(_PRINCIPALS, _PRINCIPALS.c.id == _TOKENS.c.principal_id)
+    .where(_TOKENS.c.token_digest == bindparam("digest"))
+)
+_ROLES_OF = (
+    select(_BINDINGS.c.role, _BINDINGS.c.trial_id, _BINDINGS.c.site_id)
+    .where(_BINDINGS.c.principal_id == bindparam("principal_id"))
+    .order_by(_BINDINGS.c.id)
+)
+_BLOCKED_UNTIL = select(_FAILURES.c.blocked_until).where(
+    _FAILURES.c.client_address == bindparam("client_address")
+)
+_TOKEN_USED = (
+    update(ApiToken)
+    .where(ApiToken.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("used_at"))
+)
+
+
+class Credentials(NamedTuple):
+    """What authentication needs of a token and its principal."""
+
+    token_id: int
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    principal_id: int
+    principal: str
+    disabled_at: datetime | None
+    built_in: bool
+
+
+def credentials(session: Session, digest: bytes) -> Credentials | None:
+    """The token with this digest and its principal, for authentication."""
+    row = session.connection().execute(_CREDENTIALS, {"digest": digest}).one_or_none()
+    return None if row is None else Credentials(*row)
+
+
+def roles_of(session: Session, principal_id: int) -> list[tuple[str, int | None, int | None]]:
+    """The principal's role bindings as (role, trial id, site id)."""
+    rows = session.connection().execute(_ROLES_OF, {"principal_id": principal_id})
+    return [(role, trial_id, site_id) for role, trial_id, site_id in rows]
+
+
+def mark_token_used(session: Session, token_id: int, used_at: datetime) -> None:
+    """Record when a token was last used."""
+    session.connection().execute(_TOKEN_USED, {"token_id": token_id, "used_at": used_at})
+
+
 def token_with_principal(session: Session, digest: bytes) -> tuple[ApiToken, Principal] | None:
     """The token with this digest and its principal."""
     row = session.execute(
@@ -71,9 +137,12 @@ def tokens_of(session: Session, principal_id: int) -> Sequence[ApiToken]:
 
 def blocked_until(session: Session, client_address: str) -> datetime | None:
     """Until when the address is locked out, if it is."""
-    return session.scalars(
-        select(AuthFailure.blocked_until).where(AuthFailure.client_address == client_address)
-    ).one_or_none()
+    blocked: datetime | None = (
+        session.connection()
+        .execute(_BLOCKED_UNTIL, {"client_address": client_address})
+        .scalar_one_or_none()
+    )
+    return blocked
 
 
 def count_failure(

@@ -295,26 +295,25 @@ def authenticate(
     elif not TOKEN_PATTERN.match(token):
         reason = "malformed token"
     else:
-        found = repo.token_with_principal(session, token_digest(token))
+        found = repo.credentials(session, token_digest(token))
         if found is None:
             reason = "unknown token"
-        elif found[0].revoked_at is not None:
+        elif found.revoked_at is not None:
             reason = "revoked token"
-        elif found[0].expires_at is not None and found[0].expires_at <= now:
+        elif found.expires_at is not None and found.expires_at <= now:
             reason = "expired token"
-        elif found[1].disabled_at is not None or found[1].built_in:
+        elif found.disabled_at is not None or found.built_in:
             reason = "disabled principal"
     if reason is not None or found is None:
         _fail(runtime, client_address, reason or "unknown token", found)
     assert found is not None
-    row, principal = found
-    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
-        row.last_used_at = now
+    if found.last_used_at is None or now - found.last_used_at > _LAST_USED_RESOLUTION:
+        repo.mark_token_used(session, found.token_id, now)
     bindings = tuple(
-        Binding(Role(b.role), b.trial_id, b.site_id)
-        for b, _, _ in repo.bindings_with_names(session, [principal.id])
+        Binding(Role(role), trial_id, site_id)
+        for role, trial_id, site_id in repo.roles_of(session, found.principal_id)
     )
-    return Caller(principal.id, principal.name, bindings, client_address, row.id)
+    return Caller(found.principal_id, found.principal, bindings, client_address, found.token_id)
 
 
 def require_not_locked_out(session: Session, client_address: str, now: datetime) -> None:
@@ -352,12 +351,12 @@ def _fail(
     runtime: VaultRuntime,
     client_address: str,
     reason: str,
-    found: tuple[ApiToken, Principal] | None,
+    found: repo.Credentials | None,
 ) -> None:
     details: dict[str, object] = {"reason": reason}
     if found is not None:
-        details["token_id"] = found[0].id
-        details["principal"] = found[1].name
+        details["token_id"] = found.token_id
+        details["principal"] = found.principal
     message = {
         "no token": "authentication required: send 'Authorization: Bearer <token>'",
         "malformed token": "the token is not a deid-vault token (they start with 'dvt_')",
