@@ -464,7 +464,12 @@ def _results_in_pool(
     stack.callback(pool.join)
     stack.callback(pool.terminate)
     yield from pool.imap_unordered(_work, tasks, chunksize=1)
+    # Every result is in: let the workers finish on their own. Terminating them (the
+    # stack's callback, for the early exits) could catch one where its SIGTERM
+    # handler's SystemExit is swallowed (inside a finalizer) and leave it, and the
+    # run, waiting forever.
     pool.close()
+    pool.join()
 
 
 def run_batch(
