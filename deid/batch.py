@@ -32,13 +32,13 @@ from datetime import UTC, datetime
 from multiprocessing.context import BaseContext
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from tqdm import tqdm
 
 from deid import __version__
 from deid.dicomfile import write_dataset
-from deid.engine import Engine, EngineSettings, PayloadPolicy
+from deid.engine import Engine, EngineSettings, PayloadPolicy, Prepared
 from deid.outcome import Deidentified, Quarantined
 from deid.profiles import (
     PatientNamePolicy,
@@ -70,6 +70,12 @@ REPORT_NAME = "deid-report.json"
 QUARANTINE_COPY_SUFFIX = ".orig"
 QUARANTINE_REASON_SUFFIX = ".reason.json"
 STATE_VERSION = 1
+CHUNK_FILES = 16
+"""Inputs a worker takes at once: their pseudonyms cost one store request."""
+CHUNK_BYTES = 64 << 20
+"""A chunk's inputs are in memory together: a chunk stops growing at this many bytes."""
+_A = TypeVar("_A")
+_R = TypeVar("_R")
 
 
 class BatchError(Exception):
@@ -172,6 +178,8 @@ class Task:
     relative: str
     """Only for the quarantine reason file, which stays at the site."""
     input_id: str
+    size: int = 0
+    """Bytes on disk: chunks are bounded by bytes as well as by inputs."""
 
 
 @dataclass(slots=True)
@@ -325,24 +333,68 @@ class Worker:
 
     def process(self, task: Task) -> TaskResult:
         """De-identify one input into OUTPUT, or quarantine it; never raises."""
+        return self.process_chunk([task])[0]
+
+    def process_chunk(self, tasks: list[Task]) -> list[TaskResult]:
+        """De-identify several inputs, asking the mapping store once for all of them.
+
+        Each input is read, planned and collected; the store answers every pseudonym
+        of the chunk in one request; then each is finished and written (or
+        quarantined) on its own. Never raises; a failing store ends the chunk with
+        a fatal result.
+        """
+        results: dict[int, TaskResult] = {}
+        waiting: list[tuple[Task, Prepared]] = []
+        for task in tasks:
+            prepared = self._attempt(task, self.engine.prepare, task.path)
+            if isinstance(prepared, TaskResult):
+                results[task.index] = prepared
+                if prepared.fatal is not None:
+                    return [results[t.index] for t in tasks if t.index in results]
+            else:
+                waiting.append((task, prepared))
+        if waiting:
+            try:
+                resolved = self.engine.resolve([file for _, file in waiting])
+            except Exception as exc:  # every input of the chunk gets its result
+                for task, _ in waiting:
+                    results[task.index] = self._unexpected(task, exc)
+            else:
+                for (task, _), file in zip(waiting, resolved, strict=True):
+                    done = self._attempt(task, self.engine.finish, file)
+                    if not isinstance(done, TaskResult):
+                        done = self._write(task, done)
+                    results[task.index] = done
+        return [results[task.index] for task in tasks]
+
+    def _attempt(
+        self, task: Task, step: Callable[[_A], _R | Quarantined], argument: _A | Quarantined
+    ) -> _R | TaskResult:
+        """``step(argument)`` for ``task``, or the task's result when it quarantines
+        or fails (a ``Quarantined`` outcome included)."""
+        if isinstance(argument, Quarantined):  # resolving quarantined it
+            return self._quarantine(task, argument.reason, argument.message)
         try:
-            outcome = self.engine.process(task.path)
-        except StoreUnavailableError as exc:
-            return _failed(task, Reason.STORE_UNAVAILABLE, str(exc), fatal=True)
-        except OSError as exc:
-            return self._quarantine(task, Reason.UNREADABLE, f"cannot read: {exc.strerror}")
+            outcome = step(argument)
         except Exception as exc:
-            # The message may quote a value of the file: it goes to the quarantine
-            # folder (which holds the original anyway), never to the report.
-            return self._quarantine(
-                task,
-                Reason.INTERNAL_ERROR,
-                f"unexpected {type(exc).__name__} while de-identifying",
-                detail=str(exc),
-            )
+            return self._unexpected(task, exc)
         if isinstance(outcome, Quarantined):
             return self._quarantine(task, outcome.reason, outcome.message)
-        return self._write(task, outcome)
+        return outcome
+
+    def _unexpected(self, task: Task, exc: Exception) -> TaskResult:
+        if isinstance(exc, StoreUnavailableError):
+            return _failed(task, Reason.STORE_UNAVAILABLE, str(exc), fatal=True)
+        if isinstance(exc, OSError):
+            return self._quarantine(task, Reason.UNREADABLE, f"cannot read: {exc.strerror}")
+        # The message may quote a value of the file: it goes to the quarantine
+        # folder (which holds the original anyway), never to the report.
+        return self._quarantine(
+            task,
+            Reason.INTERNAL_ERROR,
+            f"unexpected {type(exc).__name__} while de-identifying",
+            detail=str(exc),
+        )
 
     def _write(self, task: Task, result: Deidentified) -> TaskResult:
         names = OutputNames(
@@ -423,11 +475,27 @@ def _init_worker(config: BatchConfig) -> None:
         _worker_failure = (Reason.INTERNAL_ERROR, f"a worker could not start: {exc!r}")
 
 
-def _work(task: Task) -> TaskResult:
+def _work(tasks: list[Task]) -> list[TaskResult]:
     if _worker is None:
         reason, message = _worker_failure
-        return _failed(task, reason, message, fatal=True)
-    return _worker.process(task)
+        return [_failed(task, reason, message, fatal=True) for task in tasks]
+    return _worker.process_chunk(tasks)
+
+
+def _chunks(tasks: list[Task], workers: int) -> list[list[Task]]:
+    """Tasks in chunks of up to :data:`CHUNK_FILES`, small enough that every worker gets
+    several (the last ones to finish then wait less for each other)."""
+    most = max(1, min(CHUNK_FILES, len(tasks) // (4 * workers)))
+    chunks: list[list[Task]] = []
+    chunk: list[Task] = []
+    size = 0
+    for task in tasks:
+        if chunk and (len(chunk) >= most or size + task.size > CHUNK_BYTES):
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(task)
+        size += task.size
+    return [*chunks, chunk] if chunk else chunks
 
 
 def _failed(task: Task, reason: str, message: str, *, fatal: bool = False) -> TaskResult:
@@ -451,8 +519,8 @@ def _results_in_process(
 ) -> Generator[TaskResult, None, None]:
     worker = Worker(config)
     try:
-        for task in tasks:
-            yield worker.process(task)
+        for chunk in _chunks(tasks, 1):
+            yield from worker.process_chunk(chunk)
     finally:
         worker.close()
 
@@ -463,7 +531,8 @@ def _results_in_pool(
     pool = _context().Pool(workers, initializer=_init_worker, initargs=(config,))
     stack.callback(pool.join)
     stack.callback(pool.terminate)
-    yield from pool.imap_unordered(_work, tasks, chunksize=1)
+    for results in pool.imap_unordered(_work, _chunks(tasks, workers), chunksize=1):
+        yield from results
     # Every result is in: let the workers finish on their own. Terminating them (the
     # stack's callback, for the early exits) could catch one where its SIGTERM
     # handler's SystemExit is swallowed (inside a finalizer) and leave it, and the
@@ -518,7 +587,7 @@ def run_batch(
             continue
         if stat is not None:
             stats[index] = stat
-        tasks.append(Task(index, str(path), relative, record_id))
+        tasks.append(Task(index, str(path), relative, record_id, stat.st_size if stat else 0))
 
     results: dict[int, FileRecord] = dict(skipped)
     stopped: str | None = None
