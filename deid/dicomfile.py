@@ -23,14 +23,20 @@ byte of the result anyway, and reading them once is cheapest.
 
 from __future__ import annotations
 
+import struct
 import warnings
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
 from pydicom import dcmread, dcmwrite
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import FileDataset
+from pydicom.charset import default_encoding
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element, write_file_meta_info
+from pydicom.tag import BaseTag
 from pydicom.uid import (
     AllTransferSyntaxes,
     DeflatedExplicitVRLittleEndian,
@@ -38,7 +44,7 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
-from pydicom.valuerep import VR
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 from deid.outcome import QuarantineError, QuarantineReason
 from deid.walk import dictionary_vr, element_text, tag_name
@@ -59,6 +65,7 @@ _VALID_VRS = frozenset(vr.value for vr in VR)
 _KNOWN_SYNTAXES = frozenset(AllTransferSyntaxes)
 _TRUNCATION_WARNINGS = ("End of file reached", "delimiter", "Expected sequence item")
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+PIXEL_DATA = 0x7FE00010
 
 
 def read_input(path: str | Path | BinaryIO) -> FileDataset:
@@ -152,5 +159,125 @@ def write_dataset(dataset: FileDataset, target: str | Path | BinaryIO) -> None:
     The caller writes to a temporary file and renames it (atomic writes are the
     runner's). Big endian and deflated results need nothing special: the data set
     keeps the encoding it was read with, and pydicom deflates on writing.
+
+    The bytes are pydicom's (``dcmwrite(..., enforce_file_format=True)``); for the
+    native transfer syntaxes they are produced faster (:func:`encode_native`).
     """
-    dcmwrite(target, dataset, enforce_file_format=True)
+    encoded = encode_native(dataset)
+    if encoded is None:
+        dcmwrite(target, dataset, enforce_file_format=True)
+    elif isinstance(target, str | Path):
+        Path(target).write_bytes(encoded)
+    else:
+        target.write(encoded)
+
+
+_HEADERS = {
+    # (implicit VR, little endian, 4-byte length) -> tag, [VR,] length
+    (True, True, True): struct.Struct("<HHL"),
+    (False, True, False): struct.Struct("<HH2sH"),
+    (False, True, True): struct.Struct("<HH2sHL"),
+    (False, False, False): struct.Struct(">HH2sH"),
+    (False, False, True): struct.Struct(">HH2sHL"),
+}
+
+
+def encode_native(dataset: FileDataset) -> bytes | None:
+    """The bytes ``dcmwrite(dataset, enforce_file_format=True)`` writes, or ``None``
+    where this does not apply (compressed syntaxes, a changed encoding or character
+    set, a file meta that does not name the instance).
+
+    pydicom writes an element still holding the bytes it was read with as those
+    bytes behind a new tag, VR and length; so does this, without pydicom's cost per
+    element (most elements of a result are kept as read). Every other element,
+    sequences that were descended into included, is written by pydicom's own
+    ``write_data_element``. ``tests/deid/test_dicomfile_write.py`` proves the bytes
+    identical on every native transfer syntax.
+    """
+    meta = getattr(dataset, "file_meta", None)
+    preamble = getattr(dataset, "preamble", None) or b"\x00" * 128
+    if meta is None or meta.get("TransferSyntaxUID") not in NATIVE_TRANSFER_SYNTAXES:
+        return None
+    syntax = meta.TransferSyntaxUID
+    keys = sorted(dataset.keys())
+    if len(preamble) != 128 or (keys and keys[0] >> 16 < 3):
+        return None  # dcmwrite refuses these: let it say so
+    implicit = syntax == ImplicitVRLittleEndian
+    little = syntax != ExplicitVRBigEndian
+    if (
+        dataset.original_encoding != (implicit, little)
+        or dataset.original_character_set != dataset._character_set
+        or not _names_instance(meta, dataset)
+    ):
+        return None  # pydicom re-encodes or fixes things up: let it
+    head = DicomBytesIO()
+    head.write(preamble)
+    head.write(b"DICM")
+    # On a copy of the element list, as dcmwrite: the group length is filled in.
+    write_file_meta_info(head, FileMetaDataset(meta), enforce_standard=True)
+    body = _encode_body(dataset, keys, implicit, little)
+    if body is None:
+        return None
+    if syntax == DeflatedExplicitVRLittleEndian:
+        compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        body = compressor.compress(body) + compressor.flush()
+        if len(body) % 2:
+            body += b"\x00"
+    return head.getvalue() + body
+
+
+def _plain_pixels(element: DataElement | RawDataElement) -> bool:
+    """Native pixel data that dcmwrite writes as it is: defined length, even bytes."""
+    if isinstance(element, RawDataElement):
+        value = element.value
+        return element.length != _UNDEFINED_LENGTH and value is not None and not len(value) % 2
+    return not element.is_undefined_length
+
+
+def _names_instance(meta: Dataset, dataset: Dataset) -> bool:
+    """True when dcmwrite would leave the Media Storage UIDs as they are."""
+    for meta_tag, tag in ((0x00020002, 0x00080016), (0x00020003, 0x00080018)):
+        if meta_tag not in meta or element_text(meta, meta_tag) != element_text(dataset, tag):
+            return False
+    return True
+
+
+def _encode_body(
+    dataset: FileDataset, keys: list[BaseTag], implicit: bool, little: bool
+) -> bytes | None:
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = implicit, little
+    write = fp.write
+    long = _HEADERS[(implicit, little, True)]
+    short = _HEADERS.get((implicit, little, False), long)
+    charset = dataset.get("SpecificCharacterSet", default_encoding)
+    for key in keys:
+        tag = int(key)
+        if not tag & 0xFFFF and tag >> 16 > 6:
+            continue  # retired group lengths, which pydicom does not write either
+        element = dataset.get_item(key)
+        value = element.value
+        if tag == PIXEL_DATA and not _plain_pixels(element):
+            return None  # dcmwrite makes native pixel data of defined, even length
+        if (
+            isinstance(element, RawDataElement)
+            and isinstance(value, bytes)
+            and element.length != _UNDEFINED_LENGTH
+            and element.is_implicit_VR == implicit
+            and element.is_little_endian == little
+        ):
+            if implicit:
+                write(long.pack(tag >> 16, tag & 0xFFFF, len(value)))
+                write(value)
+                continue
+            vr = element.VR
+            if vr in EXPLICIT_VR_LENGTH_32:
+                write(long.pack(tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(value)))
+                write(value)
+                continue
+            if vr in _VALID_VRS and len(value) <= 0xFFFF:
+                write(short.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(value)))
+                write(value)
+                continue
+        write_data_element(fp, element, charset)
+    return bytes(fp.getvalue())
