@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import BinaryIO
 
@@ -111,3 +112,16 @@ def test_is_within(tmp_path: Path) -> None:
     assert is_within(tmp_path / "a" / "b", tmp_path / "a")
     assert is_within(tmp_path / "a", tmp_path / "a")
     assert not is_within(tmp_path / "ab", tmp_path / "a")
+
+
+def test_atomic_writes_survive_their_folder_being_removed_and_leave_no_temp_files(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "a" / "b" / "file.dcm"
+    write_atomic(target, lambda handle: handle.write(b"one"))
+    shutil.rmtree(tmp_path / "a")  # the process remembers it made this folder
+    write_atomic(target, lambda handle: handle.write(b"two"))
+    write_atomic(target, lambda handle: handle.write(b"three"))
+    assert target.read_bytes() == b"three"
+    assert [path.name for path in target.parent.iterdir()] == ["file.dcm"]
+    assert target.stat().st_mode & 0o777 == 0o600
