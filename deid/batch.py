@@ -37,7 +37,7 @@ from typing import IO, Any, TypeVar
 from tqdm import tqdm
 
 from deid import __version__
-from deid.dicomfile import write_dataset
+from deid.dicomfile import encode_dataset
 from deid.engine import Engine, EngineSettings, PayloadPolicy, Prepared
 from deid.outcome import Deidentified, Quarantined
 from deid.profiles import (
@@ -53,13 +53,13 @@ from deid.store.factory import StoreSpec, StoreUnavailableError
 from deid.writing import (
     DEFAULT_LAYOUT,
     OutputNames,
+    StagedWrites,
     copy_atomic,
     input_files,
     input_id,
     is_within,
     output_path,
     remove_stale_temp_files,
-    write_atomic,
     write_json_atomic,
 )
 
@@ -360,12 +360,35 @@ class Worker:
                 for task, _ in waiting:
                     results[task.index] = self._unexpected(task, exc)
             else:
-                for (task, _), file in zip(waiting, resolved, strict=True):
-                    done = self._attempt(task, self.engine.finish, file)
-                    if not isinstance(done, TaskResult):
-                        done = self._write(task, done)
-                    results[task.index] = done
+                tasks_resolved = [task for task, _ in waiting]
+                results.update(self._finish_and_write(tasks_resolved, resolved))
         return [results[task.index] for task in tasks]
+
+    def _finish_and_write(
+        self, tasks: list[Task], files: list[Prepared | Quarantined]
+    ) -> dict[int, TaskResult]:
+        """Finish every resolved file; stage the outputs and put them in place together."""
+        results: dict[int, TaskResult] = {}
+        staged = StagedWrites()
+        written: list[tuple[Task, FileRecord]] = []
+        try:
+            for task, file in zip(tasks, files, strict=True):
+                done = self._attempt(task, self.engine.finish, file)
+                failed = (
+                    done
+                    if isinstance(done, TaskResult)
+                    else self._stage(task, done, staged, written)
+                )
+                if failed is not None:
+                    results[task.index] = failed
+            for (task, record), error in zip(written, staged.commit(), strict=True):
+                if error is None:
+                    results[task.index] = TaskResult(task.index, record)
+                else:
+                    results[task.index] = _unwritten(task, error)
+        finally:
+            staged.abandon()
+        return results
 
     def _attempt(
         self, task: Task, step: Callable[[_A], _R | Quarantined], argument: _A | Quarantined
@@ -396,7 +419,15 @@ class Worker:
             detail=str(exc),
         )
 
-    def _write(self, task: Task, result: Deidentified) -> TaskResult:
+    def _stage(
+        self,
+        task: Task,
+        result: Deidentified,
+        staged: StagedWrites,
+        written: list[tuple[Task, FileRecord]],
+    ) -> TaskResult | None:
+        """Encode and stage the output (it goes into place with the chunk's commit);
+        the task's result only when it cannot be written."""
         names = OutputNames(
             subject=result.subject_id,
             study=result.study_uid,
@@ -405,13 +436,13 @@ class Worker:
             modality=result.modality,
         )
         relative = output_path(self.config.layout, names)
+        encoded = self._attempt(task, encode_dataset, result.dataset)
+        if isinstance(encoded, TaskResult):
+            return encoded
         try:
-            write_atomic(
-                self.config.output_root / relative,
-                lambda handle: write_dataset(result.dataset, handle),
-            )
+            staged.stage(self.config.output_root / relative, encoded)
         except OSError as exc:
-            return _failed(task, Reason.WRITE_ERROR, f"cannot write the output: {exc.strerror}")
+            return _unwritten(task, exc)
         record = FileRecord(
             task.input_id,
             Status.WRITTEN,
@@ -419,7 +450,8 @@ class Worker:
             subject_id=result.subject_id,
             unreviewed_text=result.unreviewed_text,
         )
-        return TaskResult(task.index, record)
+        written.append((task, record))
+        return None
 
     def _quarantine(
         self, task: Task, reason: str, message: str, detail: str | None = None
@@ -496,6 +528,10 @@ def _chunks(tasks: list[Task], workers: int) -> list[list[Task]]:
         chunk.append(task)
         size += task.size
     return [*chunks, chunk] if chunk else chunks
+
+
+def _unwritten(task: Task, error: OSError) -> TaskResult:
+    return _failed(task, Reason.WRITE_ERROR, f"cannot write the output: {error.strerror}")
 
 
 def _failed(task: Task, reason: str, message: str, *, fatal: bool = False) -> TaskResult:

@@ -23,6 +23,7 @@ byte of the result anyway, and reading them once is cheapest.
 
 from __future__ import annotations
 
+import io
 import struct
 import warnings
 import zlib
@@ -163,13 +164,21 @@ def write_dataset(dataset: FileDataset, target: str | Path | BinaryIO) -> None:
     The bytes are pydicom's (``dcmwrite(..., enforce_file_format=True)``); for the
     native transfer syntaxes they are produced faster (:func:`encode_native`).
     """
-    encoded = encode_native(dataset)
-    if encoded is None:
-        dcmwrite(target, dataset, enforce_file_format=True)
-    elif isinstance(target, str | Path):
+    encoded = encode_dataset(dataset)
+    if isinstance(target, str | Path):
         Path(target).write_bytes(encoded)
     else:
         target.write(encoded)
+
+
+def encode_dataset(dataset: FileDataset) -> bytes:
+    """The bytes :func:`write_dataset` writes."""
+    encoded = encode_native(dataset)
+    if encoded is None:
+        buffer = io.BytesIO()
+        dcmwrite(buffer, dataset, enforce_file_format=True)
+        encoded = buffer.getvalue()
+    return encoded
 
 
 _HEADERS = {

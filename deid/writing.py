@@ -12,6 +12,7 @@ Temporary names start with :data:`TEMP_PREFIX`; a new run removes any left over.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import itertools
 import json
@@ -19,6 +20,7 @@ import os
 import re
 import secrets
 import string
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -129,6 +131,96 @@ def write_atomic(target: Path, write: Callable[[BinaryIO], object]) -> None:
         with suppress(FileNotFoundError):
             Path(temp_name).unlink()
         raise
+
+
+def _discard(temp_name: str) -> None:
+    with suppress(FileNotFoundError):
+        Path(temp_name).unlink()
+
+
+class StagedWrites:
+    """Several files written atomically, made durable with one sync for all.
+
+    :meth:`stage` writes each to a temporary name; :meth:`commit` pushes them all to
+    disk (one ``syncfs`` of their file system where the platform has it, else one
+    ``fsync`` each), then renames each into place. Until its rename a file is only
+    a temporary one, which a new run removes: a crash leaves whole files or none.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[int, str, Path]] = []
+
+    def __len__(self) -> int:
+        return len(self._staged)
+
+    def stage(self, target: Path, data: bytes) -> None:
+        """Write ``data`` to a temporary file beside ``target``; raises ``OSError``."""
+        fd, temp_name = _temp_file(target.parent)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except BaseException:
+            os.close(fd)
+            _discard(temp_name)
+            raise
+        self._staged.append((fd, temp_name, target))
+
+    def commit(self) -> list[OSError | None]:
+        """Sync and rename every staged file; per file, in order, the error if it failed
+        (a failed sync fails them all, and their temporary files are removed)."""
+        staged, self._staged = self._staged, []
+        try:
+            _sync_all([fd for fd, _, _ in staged])
+        except OSError as exc:
+            for fd, temp_name, _ in staged:
+                os.close(fd)
+                _discard(temp_name)
+            return [exc] * len(staged)
+        errors: list[OSError | None] = []
+        for fd, temp_name, target in staged:
+            os.close(fd)
+            try:
+                Path(temp_name).replace(target)
+                errors.append(None)
+            except OSError as exc:
+                _discard(temp_name)
+                errors.append(exc)
+        return errors
+
+    def abandon(self) -> None:
+        """Remove every staged file (the run is stopping)."""
+        for fd, temp_name, _ in self._staged:
+            os.close(fd)
+            _discard(temp_name)
+        self._staged = []
+
+
+def _sync_all(fds: list[int]) -> None:
+    """Every byte written to ``fds`` on disk: one ``syncfs`` when all are on one file
+    system (Linux), else ``fsync`` each."""
+    if not fds:
+        return
+    one_file_system = len({os.fstat(fd).st_dev for fd in fds}) == 1
+    if _syncfs is not None and len(fds) > 1 and one_file_system and _syncfs(fds[0]) == 0:
+        return
+    # Not supported here after all (or failed): fsync each, which raises what fails.
+    for fd in fds:
+        os.fsync(fd)
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function: Callable[[int], int] = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    return function
+
+
+_syncfs = _load_syncfs()
 
 
 def write_json_atomic(target: Path, document: object) -> None:

@@ -21,7 +21,7 @@ from deid.outcome import Deidentified, Quarantined, QuarantineReason
 from deid.report import Reason, Status
 from deid.store.factory import StoreSpec, StoreUnavailableError
 from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
-from deid.writing import input_files
+from deid.writing import DEFAULT_LAYOUT, TEMP_PREFIX, input_files
 from tests.deid.engine_fixtures import engine, store
 
 
@@ -126,13 +126,14 @@ def test_chunks_are_bounded_by_inputs_and_by_bytes() -> None:
     assert order == list(range(35))
 
 
-def _worker(corpus: CorpusManifest, tmp_path: Path) -> Worker:
+def _worker(corpus: CorpusManifest, tmp_path: Path, layout: str = DEFAULT_LAYOUT) -> Worker:
     config = BatchConfig(
         input_root=corpus.root,
         output_root=tmp_path / "out",
         quarantine_root=tmp_path / "quarantine",
         rules=RuleSettings(options=("retain-long-modified-dates",)),
         store=StoreSpec("T1", "07", store_path=tmp_path / "vault" / "vault.sqlite"),
+        layout=layout,
     )
     return Worker(config)
 
@@ -176,3 +177,18 @@ def test_a_store_failure_fails_every_waiting_input_of_the_chunk(
     assert all(result.fatal for result in results)
     assert [result.record.input_id for result in results] == [f"input{i}" for i in range(5)]
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.dcm"))
+
+
+def test_outputs_that_cannot_be_written_fail_alone(corpus: CorpusManifest, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "blocked").write_bytes(b"a file where a folder must go")
+    worker = _worker(corpus, tmp_path, layout="blocked/{instance}.dcm")
+    try:
+        results = worker.process_chunk(_chunk_tasks(corpus))
+    finally:
+        worker.close()
+    assert [result.record.status for result in results] == [Status.FAILED] * 5
+    assert {result.record.reason for result in results} == {Reason.WRITE_ERROR}
+    assert not any(result.fatal for result in results)
+    leftovers = [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(TEMP_PREFIX)]
+    assert leftovers == []
