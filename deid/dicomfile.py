@@ -27,17 +27,18 @@ import io
 import struct
 import warnings
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydicom import dcmread, dcmwrite
-from pydicom.charset import default_encoding
+from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_file_meta_info
-from pydicom.tag import BaseTag
+from pydicom.filewriter import write_dataset as write_dataset_elements
 from pydicom.uid import (
     AllTransferSyntaxes,
     DeflatedExplicitVRLittleEndian,
@@ -67,6 +68,7 @@ _KNOWN_SYNTAXES = frozenset(AllTransferSyntaxes)
 _TRUNCATION_WARNINGS = ("End of file reached", "delimiter", "Expected sequence item")
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_DATA = 0x7FE00010
+Element = DataElement | RawDataElement
 
 
 def read_input(path: str | Path | BinaryIO) -> FileDataset:
@@ -181,6 +183,8 @@ def encode_dataset(dataset: FileDataset) -> bytes:
     return encoded
 
 
+_ITEM_HEADER = {True: struct.Struct("<HHL"), False: struct.Struct(">HHL")}
+"""Item and delimiter tags with their length, by endianness."""
 _HEADERS = {
     # (implicit VR, little endian, 4-byte length) -> tag, [VR,] length
     (True, True, True): struct.Struct("<HHL"),
@@ -208,8 +212,8 @@ def encode_native(dataset: FileDataset) -> bytes | None:
     if meta is None or meta.get("TransferSyntaxUID") not in NATIVE_TRANSFER_SYNTAXES:
         return None
     syntax = meta.TransferSyntaxUID
-    keys = sorted(dataset.keys())
-    if len(preamble) != 128 or (keys and keys[0] >> 16 < 3):
+    elements = _in_tag_order(dataset)
+    if len(preamble) != 128 or (elements and elements[0][0] >> 16 < 3):
         return None  # dcmwrite refuses these: let it say so
     implicit = syntax == ImplicitVRLittleEndian
     little = syntax != ExplicitVRBigEndian
@@ -224,7 +228,7 @@ def encode_native(dataset: FileDataset) -> bytes | None:
     head.write(b"DICM")
     # On a copy of the element list, as dcmwrite: the group length is filled in.
     write_file_meta_info(head, FileMetaDataset(meta), enforce_standard=True)
-    body = _encode_body(dataset, keys, implicit, little)
+    body = _encode_body(dataset, elements, implicit, little)
     if body is None:
         return None
     if syntax == DeflatedExplicitVRLittleEndian:
@@ -252,41 +256,105 @@ def _names_instance(meta: Dataset, dataset: Dataset) -> bool:
 
 
 def _encode_body(
-    dataset: FileDataset, keys: list[BaseTag], implicit: bool, little: bool
+    dataset: Dataset, elements: list[tuple[int, Element]], implicit: bool, little: bool
 ) -> bytes | None:
     fp = DicomBytesIO()
     fp.is_implicit_VR, fp.is_little_endian = implicit, little
+    charset = dataset.get("SpecificCharacterSet", default_encoding)
+    if not _encode_elements(fp, dataset, elements, charset):
+        return None
+    return bytes(fp.getvalue())
+
+
+def _in_tag_order(dataset: Dataset) -> list[tuple[int, Element]]:
+    """The elements as stored (raw ones undecoded), by tag as plain ints."""
+    return sorted((int(tag), element) for tag, element in dataset.items())
+
+
+def _encode_elements(
+    fp: DicomBytesIO, dataset: Dataset, elements: list[tuple[int, Element]], charset: Any
+) -> bool:
+    """Mirror of pydicom's ``write_dataset`` loop; False where the fast path cannot
+    promise pydicom's bytes."""
+    implicit, little = fp.is_implicit_VR, fp.is_little_endian
     write = fp.write
     long = _HEADERS[(implicit, little, True)]
     short = _HEADERS.get((implicit, little, False), long)
-    charset = dataset.get("SpecificCharacterSet", default_encoding)
-    for key in keys:
-        tag = int(key)
+    for tag, element in elements:
         if not tag & 0xFFFF and tag >> 16 > 6:
             continue  # retired group lengths, which pydicom does not write either
-        element = dataset.get_item(key)
         value = element.value
+        if value is None and isinstance(element, RawDataElement) and element.length:
+            element = dataset.get_item(tag)  # a deferred value: read it, as pydicom does
+            value = element.value
         if tag == PIXEL_DATA and not _plain_pixels(element):
-            return None  # dcmwrite makes native pixel data of defined, even length
-        if (
-            isinstance(element, RawDataElement)
-            and isinstance(value, bytes)
-            and element.length != _UNDEFINED_LENGTH
-            and element.is_implicit_VR == implicit
-            and element.is_little_endian == little
-        ):
+            return False  # dcmwrite makes native pixel data of defined, even length
+        if isinstance(element, RawDataElement):
+            if (
+                isinstance(value, bytes)
+                and element.length != _UNDEFINED_LENGTH
+                and element.is_implicit_VR == implicit
+                and element.is_little_endian == little
+            ):
+                if implicit:
+                    write(long.pack(tag >> 16, tag & 0xFFFF, len(value)))
+                    write(value)
+                    continue
+                vr = element.VR
+                if vr in EXPLICIT_VR_LENGTH_32:
+                    write(long.pack(tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(value)))
+                    write(value)
+                    continue
+                if vr in _VALID_VRS and len(value) <= 0xFFFF:
+                    write(short.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(value)))
+                    write(value)
+                    continue
+        elif element.VR == "SQ":
+            # write_data_element hands items the converted character sets
+            sequence: Iterable[Dataset] = element.value or ()
+            items = _encode_items(fp, sequence, convert_encodings(charset or [default_encoding]))
+            if items is None:
+                return False
+            undefined = element.is_undefined_length
+            length = _UNDEFINED_LENGTH if undefined else len(items)
             if implicit:
-                write(long.pack(tag >> 16, tag & 0xFFFF, len(value)))
-                write(value)
-                continue
-            vr = element.VR
-            if vr in EXPLICIT_VR_LENGTH_32:
-                write(long.pack(tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(value)))
-                write(value)
-                continue
-            if vr in _VALID_VRS and len(value) <= 0xFFFF:
-                write(short.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(value)))
-                write(value)
-                continue
+                write(long.pack(tag >> 16, tag & 0xFFFF, length))
+            else:
+                write(long.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0, length))
+            write(items)
+            if undefined:
+                write(_ITEM_HEADER[little].pack(0xFFFE, 0xE0DD, 0))
+            continue
         write_data_element(fp, element, charset)
-    return bytes(fp.getvalue())
+    return True
+
+
+def _encode_items(
+    parent: DicomBytesIO, items: Iterable[Dataset], encodings: list[str]
+) -> bytes | None:
+    """A sequence's items as pydicom's ``write_sequence`` writes them."""
+    implicit, little = parent.is_implicit_VR, parent.is_little_endian
+    header = _ITEM_HEADER[little]
+    out = DicomBytesIO()
+    out.is_implicit_VR, out.is_little_endian = implicit, little
+    for item in items:
+        fp = DicomBytesIO()
+        fp.is_implicit_VR, fp.is_little_endian = implicit, little
+        if (
+            item.original_encoding == (implicit, little)
+            and item.original_character_set == item._character_set
+        ):
+            charset = item.get("SpecificCharacterSet", encodings)
+            if not _encode_elements(fp, item, _in_tag_order(item), charset):
+                return None
+        else:  # a new item, or one pydicom re-encodes: its own writer
+            write_dataset_elements(fp, item, parent_encoding=encodings)
+        body = fp.getvalue()
+        if getattr(item, "is_undefined_length_sequence_item", False):
+            out.write(header.pack(0xFFFE, 0xE000, _UNDEFINED_LENGTH))
+            out.write(body)
+            out.write(header.pack(0xFFFE, 0xE00D, 0))
+        else:
+            out.write(header.pack(0xFFFE, 0xE000, len(body)))
+            out.write(body)
+    return bytes(out.getvalue())

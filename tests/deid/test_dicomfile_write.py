@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread, dcmwrite
 from pydicom.dataset import FileDataset
-from pydicom.uid import JPEGBaseline8Bit
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+)
 
 from deid.corpus import TRANSFER_SYNTAXES, CorpusManifest, generate_corpus
 from deid.dicomfile import encode_native, read_input, write_dataset
@@ -86,10 +92,32 @@ def test_write_dataset_writes_the_same_bytes_to_paths_and_handles(tmp_path: Path
     assert (tmp_path / "out.dcm").read_bytes() == handle.getvalue() == expected
 
 
+@pytest.mark.parametrize(
+    "syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian]
+)
+def test_undefined_length_sequences_and_items_encode_to_pydicoms_bytes(
+    tmp_path: Path, syntax: str
+) -> None:
+    dataset = ct_dataset()
+    for keyword in ("ReferencedImageSequence", "SourceImageSequence"):
+        dataset[keyword].is_undefined_length = True
+        for item in dataset[keyword].value:
+            item.is_undefined_length_sequence_item = True
+    source = write_file(dataset, tmp_path / "in.dcm", syntax)
+    assert read_input(source)["SourceImageSequence"].is_undefined_length
+    outcome = engine().process(source)
+    assert isinstance(outcome, Deidentified)
+    sequence = outcome.dataset["SourceImageSequence"]
+    assert sequence.is_undefined_length and sequence.value[0].is_undefined_length_sequence_item
+    fast = _fast_bytes(outcome.dataset)
+    assert fast == _pydicom_bytes(outcome.dataset)
+    assert b"\xfe\xff\xdd\xe0" in fast or b"\xff\xfe\xe0\xdd" in fast  # a delimiter
+
+
 def test_odd_cases_are_left_to_pydicom(tmp_path: Path) -> None:
     dataset = read_input(write_file(ct_dataset(), tmp_path / "in.dcm"))
     assert encode_native(dataset) is not None
-    dataset.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"  # dcmwrite would fix it
+    dataset.file_meta.MediaStorageSOPInstanceUID = UID("1.2.3.4")  # dcmwrite fixes it
     assert encode_native(dataset) is None
     dataset = read_input(tmp_path / "in.dcm")
     dataset.PixelData = b"\x01\x02\x03"  # odd: pydicom pads it, here too
