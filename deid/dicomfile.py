@@ -284,8 +284,8 @@ def _encode_elements(
         if not tag & 0xFFFF and tag >> 16 > 6:
             continue  # retired group lengths, which pydicom does not write either
         value = element.value
-        if value is None and isinstance(element, RawDataElement) and element.length:
-            element = dataset.get_item(tag)  # a deferred value: read it, as pydicom does
+        if value is None and isinstance(element, RawDataElement):
+            element = dataset.get_item(tag)  # pydicom converts these (deferred or empty)
             value = element.value
         if tag == PIXEL_DATA and not _plain_pixels(element):
             return False  # dcmwrite makes native pixel data of defined, even length

@@ -14,7 +14,7 @@ import io
 from pathlib import Path
 
 import pytest
-from pydicom import dcmread, dcmwrite
+from pydicom import dcmread, dcmwrite, examples
 from pydicom.dataset import FileDataset
 from pydicom.uid import (
     UID,
@@ -25,7 +25,7 @@ from pydicom.uid import (
 )
 
 from deid.corpus import TRANSFER_SYNTAXES, CorpusManifest, generate_corpus
-from deid.dicomfile import encode_native, read_input, write_dataset
+from deid.dicomfile import encode_dataset, encode_native, read_input, write_dataset
 from deid.outcome import Deidentified
 from deid.writing import input_files
 from tests.deid.engine_fixtures import ct_dataset, engine, write_file
@@ -79,6 +79,20 @@ def test_results_encode_to_pydicoms_bytes(corpus: CorpusManifest) -> None:
         assert fast == _pydicom_bytes(outcome.dataset), path.name
         again = dcmread(io.BytesIO(fast))
         assert again.SOPInstanceUID == outcome.instance_uid
+
+
+@pytest.mark.parametrize("name", ["ct", "mr", "rt_dose", "rt_plan", "waveform", "overlay"])
+def test_pydicom_examples_encode_to_pydicoms_bytes(name: str) -> None:
+    """Empty values, multi-level sequences, RT and waveform objects; where the fast
+    encoder steps aside (rt_dose, rt_plan inputs), pydicom's bytes come out all the same."""
+    path = examples.get_path(name)
+    dataset = read_input(path)
+    fast = encode_native(dataset)
+    assert fast is None or fast == _pydicom_bytes(dataset)
+    assert encode_dataset(dataset) == _pydicom_bytes(dataset)
+    outcome = engine().process(path)
+    assert isinstance(outcome, Deidentified)
+    assert _fast_bytes(outcome.dataset) == _pydicom_bytes(outcome.dataset)
 
 
 def test_write_dataset_writes_the_same_bytes_to_paths_and_handles(tmp_path: Path) -> None:
