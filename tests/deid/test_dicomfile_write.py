@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread, dcmwrite, examples
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileDataset
 from pydicom.uid import (
     UID,
@@ -147,3 +148,19 @@ def test_odd_cases_are_left_to_pydicom(tmp_path: Path) -> None:
     assert encode_native(dataset) is None
     with pytest.raises(ValueError, match="preamble"):
         write_dataset(dataset, io.BytesIO())
+
+
+def test_trial_attributes_are_written_as_pydicom_would_encode_them(
+    corpus: CorpusManifest,
+) -> None:
+    path, _ = input_files(corpus.root)[0]
+    outcome = engine().process(path)
+    assert isinstance(outcome, Deidentified)
+    dataset = outcome.dataset
+    trial_tags = [0x00100020, 0x00120010, 0x00120040, 0x00120062, 0x00120063, 0x00280303]
+    assert all(isinstance(dataset.get_item(tag), RawDataElement) for tag in trial_tags)
+    raw = _fast_bytes(dataset)
+    for tag in trial_tags:
+        element = dataset[tag]  # decoded into a DataElement, which pydicom encodes itself
+        assert not isinstance(dataset.get_item(tag), RawDataElement), element.keyword
+    assert _pydicom_bytes(dataset) == raw
