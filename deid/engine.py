@@ -373,17 +373,19 @@ class Engine:
         nested_charset = False
         accept_documents = self.settings.encapsulated_documents is PayloadPolicy.ACCEPT
 
-        action_for, handlers = rules.action_for, self._handlers
+        action_for, known_action, handlers = rules.action_for, rules.known_action, self._handlers
         steps, work, codes = plan.steps, plan.work, plan.codes
 
         # Called for every element of every file: kept lean on purpose.
         def visit(found: Visit) -> bool:
             tag, vr, path = found.tag, found.vr, found.path
-            parents = tuple(t for t, _ in path) if path else ()
-            context = ElementContext(
-                tag, vr, found.keyword, found.private_creator, parents, sop_class
-            )
-            action = action_for(context)
+            action = known_action(tag, vr, found.private_creator)
+            if action is None:
+                parents = tuple(t for t, _ in path) if path else ()
+                context = ElementContext(
+                    tag, vr, found.keyword, found.private_creator, parents, sop_class
+                )
+                action = action_for(context)
             if tag == ENCAPSULATED_DOCUMENT and accept_documents and not path:
                 action = _ACCEPTED_DOCUMENT
             elif tag == 0x00080005 and path:
