@@ -226,8 +226,12 @@ def encode_native(dataset: FileDataset) -> bytes | None:
     head = DicomBytesIO()
     head.write(preamble)
     head.write(b"DICM")
-    # On a copy of the element list, as dcmwrite: the group length is filled in.
-    write_file_meta_info(head, FileMetaDataset(meta), enforce_standard=True)
+    # On a copy, as dcmwrite (whose deep copy keeps the original encoding, so pydicom
+    # writes raw elements as they are): the group length is filled in.
+    copy = FileMetaDataset(meta)
+    meta_implicit, meta_little = meta.original_encoding
+    copy.set_original_encoding(meta_implicit, meta_little, meta.original_character_set)
+    write_file_meta_info(head, copy, enforce_standard=True)
     body = _encode_body(dataset, elements, implicit, little)
     if body is None:
         return None
