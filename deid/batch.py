@@ -70,7 +70,7 @@ REPORT_NAME = "deid-report.json"
 QUARANTINE_COPY_SUFFIX = ".orig"
 QUARANTINE_REASON_SUFFIX = ".reason.json"
 STATE_VERSION = 1
-CHUNK_FILES = 16
+CHUNK_FILES = 32
 """Inputs a worker takes at once: their pseudonyms cost one store request."""
 CHUNK_BYTES = 64 << 20
 """A chunk's inputs are in memory together: a chunk stops growing at this many bytes."""

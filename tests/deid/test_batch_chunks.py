@@ -116,12 +116,14 @@ def _tasks(sizes: list[int]) -> list[Task]:
 
 def test_chunks_are_bounded_by_inputs_and_by_bytes() -> None:
     many = _chunks(_tasks([1] * 1000), 2)
-    assert [len(chunk) for chunk in many] == [CHUNK_FILES] * 62 + [8]
+    full, rest = divmod(1000, CHUNK_FILES)
+    assert [len(chunk) for chunk in many] == [CHUNK_FILES] * full + [rest]
     few = _chunks(_tasks([1] * 10), 2)  # every worker still gets several chunks
     assert [len(chunk) for chunk in few] == [1] * 10
     big = CHUNK_BYTES // 2 + 1
-    sizes = [len(chunk) for chunk in _chunks(_tasks([big] * 3 + [1] * 61), 1)]
-    assert sizes == [1, 1, CHUNK_FILES, CHUNK_FILES, CHUNK_FILES, 14]
+    small = 4 * CHUNK_FILES - 3  # enough for chunks of CHUNK_FILES on one worker
+    sizes = [len(chunk) for chunk in _chunks(_tasks([big] * 3 + [1] * small), 1)]
+    assert sizes == [1, 1, CHUNK_FILES, CHUNK_FILES, CHUNK_FILES, CHUNK_FILES - 2]
     order = [task.index for chunk in _chunks(_tasks([5, big, 5, big, 5] * 7), 1) for task in chunk]
     assert order == list(range(35))
 
