@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 from pydicom import dcmread, dcmwrite
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset, validate_file_meta
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_file_meta_info
@@ -183,6 +183,8 @@ def encode_dataset(dataset: FileDataset) -> bytes:
     return encoded
 
 
+_GROUP_LENGTH = struct.Struct("<HH2sHL")
+"""(0002,0000) UL, explicit VR little endian, 4 bytes."""
 _ITEM_HEADER = {True: struct.Struct("<HHL"), False: struct.Struct(">HHL")}
 """Item and delimiter tags with their length, by endianness."""
 _HEADERS = {
@@ -223,24 +225,41 @@ def encode_native(dataset: FileDataset) -> bytes | None:
         or not _names_instance(meta, dataset)
     ):
         return None  # pydicom re-encodes or fixes things up: let it
-    head = DicomBytesIO()
-    head.write(preamble)
-    head.write(b"DICM")
-    # On a copy, as dcmwrite (whose deep copy keeps the original encoding, so pydicom
-    # writes raw elements as they are): the group length is filled in.
-    copy = FileMetaDataset(meta)
-    meta_implicit, meta_little = meta.original_encoding
-    copy.set_original_encoding(meta_implicit, meta_little, meta.original_character_set)
-    write_file_meta_info(head, copy, enforce_standard=True)
+    head = _encode_file_meta(meta)
     body = _encode_body(dataset, elements, implicit, little)
-    if body is None:
+    if head is None or body is None:
         return None
     if syntax == DeflatedExplicitVRLittleEndian:
         compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
         body = compressor.compress(body) + compressor.flush()
         if len(body) % 2:
             body += b"\x00"
-    return head.getvalue() + body
+    return preamble + b"DICM" + head + body
+
+
+def _encode_file_meta(meta: Dataset) -> bytes | None:
+    """What pydicom's ``write_file_meta_info(..., enforce_standard=True)`` writes."""
+    # On a copy, as dcmwrite (whose deep copy keeps the original encoding, so pydicom
+    # writes raw elements as they are).
+    copy = FileMetaDataset(meta)
+    meta_implicit, meta_little = meta.original_encoding
+    copy.set_original_encoding(meta_implicit, meta_little, meta.original_character_set)
+    if copy.original_encoding != (False, True) or (
+        copy.original_character_set != copy._character_set
+    ):
+        fp = DicomBytesIO()
+        write_file_meta_info(fp, copy, enforce_standard=True)  # pydicom re-encodes it
+        return bytes(fp.getvalue())
+    validate_file_meta(copy, enforce_standard=True)  # adds what the standard requires
+    if 0x00020000 not in copy:
+        copy.FileMetaInformationGroupLength = 0
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = False, True
+    if not _encode_elements(fp, copy, _in_tag_order(copy), default_encoding):
+        return None
+    encoded = fp.getvalue()
+    # pydicom then rewrites the group length (first: the lowest tag) with its value
+    return _GROUP_LENGTH.pack(0x0002, 0x0000, b"UL", 4, len(encoded) - 12) + encoded[12:]
 
 
 def _plain_pixels(element: DataElement | RawDataElement) -> bool:
