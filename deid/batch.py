@@ -3,10 +3,12 @@
 The parent process walks INPUT (sorted), decides what an earlier run already did,
 hands the rest to worker processes, collects one :class:`~deid.report.FileRecord`
 per input, draws the progress bar and writes the report. Each worker builds its
-rules and engine once, opens its own connection to the mapping store, and per
-file: reads (read-only), de-identifies, names the output from the new identifiers
-and writes it atomically, or copies the input to the quarantine folder with the
-reason.
+rules and engine once, opens its own connection to the mapping store, and takes
+inputs in chunks (:data:`CHUNK_FILES`, :data:`CHUNK_BYTES`): each input is read
+(read-only), planned and collected; the store answers the whole chunk's pseudonyms
+in one request; then each is finished, named from its new identifiers and staged,
+or its input copied to the quarantine folder with the reason; the staged outputs
+are synced together and renamed into place.
 
 Resuming: ``OUTPUT/.deid/`` holds the run's settings, the salt of the input hashes
 and one line per written input (hash of its relative path, size, modification

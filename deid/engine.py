@@ -9,7 +9,9 @@ Per file, in this order and each once (DESIGN.md's pipeline, after *read*):
    annotation) are refused here unless the settings accept them.
 2. **map**: the handlers name every original that needs a pseudonym; the patient
    is enrolled (subject ID, date offset) and the mapping store answers every
-   pseudonym in one batch. The identifying originals become the guard's needles.
+   pseudonym in one batch (one batch for several files: :meth:`Engine.prepare`,
+   :meth:`Engine.resolve`, :meth:`Engine.finish`). The identifying originals become
+   the guard's needles.
 3. **apply**: the handlers write the new values; orphaned private creators go;
    birth dates and ages are capped; the trial attributes and the de-identification
    markers are written, then the recipe's ADDs; the file meta follows the new
