@@ -476,7 +476,7 @@ class Engine:
                 ) from None
         for file in files:
             state = file.state
-            state.pseudonyms = {w: answers.get(w) or known[w] for w in state.wanted}
+            state.pseudonyms = {w: answers[w] if w in answers else known[w] for w in state.wanted}
         if len(known) + len(answers) > _CACHE_LIMIT:
             known.clear()  # bounded memory in very long runs; the store still answers
         known.update(answers)

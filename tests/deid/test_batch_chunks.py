@@ -194,3 +194,22 @@ def test_outputs_that_cannot_be_written_fail_alone(corpus: CorpusManifest, tmp_p
     assert not any(result.fatal for result in results)
     leftovers = [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(TEMP_PREFIX)]
     assert leftovers == []
+
+
+def test_a_full_pseudonym_memory_is_emptied_between_chunks_not_within(
+    corpus: CorpusManifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("deid.engine._CACHE_LIMIT", 4)
+    chunked = engine()
+    first = [f for f in map(chunked.prepare, _paths(corpus)[:1]) if isinstance(f, Prepared)]
+    assert all(isinstance(f, Prepared) for f in chunked.resolve(first))
+    remembered = set(chunked._pseudonyms)
+    assert remembered  # the first file's answers, kept for the next files
+    files = [f for f in map(chunked.prepare, _paths(corpus)[1:]) if isinstance(f, Prepared)]
+    # The chunk's new answers overflow the memory: it is emptied before they go in,
+    # and every file still gets the remembered answers it relied on.
+    results = [chunked.finish(f) for f in chunked.resolve(files) if isinstance(f, Prepared)]
+    assert len(results) == 4
+    assert all(isinstance(result, Deidentified) for result in results)
+    assert not remembered & set(chunked._pseudonyms) - {w for f in files for w in f.state.wanted}
+    assert len({r.study_uid for r in results if isinstance(r, Deidentified)}) == 1
