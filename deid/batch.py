@@ -3,10 +3,12 @@
 The parent process walks INPUT (sorted), decides what an earlier run already did,
 hands the rest to worker processes, collects one :class:`~deid.report.FileRecord`
 per input, draws the progress bar and writes the report. Each worker builds its
-rules and engine once, opens its own connection to the mapping store, and per
-file: reads (read-only), de-identifies, names the output from the new identifiers
-and writes it atomically, or copies the input to the quarantine folder with the
-reason.
+rules and engine once, opens its own connection to the mapping store, and takes
+inputs in chunks (:data:`CHUNK_FILES`, :data:`CHUNK_BYTES`): each input is read
+(read-only), planned and collected; the store answers the whole chunk's pseudonyms
+in one request; then each is finished, named from its new identifiers and staged,
+or its input copied to the quarantine folder with the reason; the staged outputs
+are synced together and renamed into place.
 
 Resuming: ``OUTPUT/.deid/`` holds the run's settings, the salt of the input hashes
 and one line per written input (hash of its relative path, size, modification
@@ -32,13 +34,13 @@ from datetime import UTC, datetime
 from multiprocessing.context import BaseContext
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from tqdm import tqdm
 
 from deid import __version__
-from deid.dicomfile import write_dataset
-from deid.engine import Engine, EngineSettings, PayloadPolicy
+from deid.dicomfile import encode_dataset
+from deid.engine import Engine, EngineSettings, PayloadPolicy, Prepared
 from deid.outcome import Deidentified, Quarantined
 from deid.profiles import (
     PatientNamePolicy,
@@ -53,13 +55,13 @@ from deid.store.factory import StoreSpec, StoreUnavailableError
 from deid.writing import (
     DEFAULT_LAYOUT,
     OutputNames,
+    StagedWrites,
     copy_atomic,
     input_files,
     input_id,
     is_within,
     output_path,
     remove_stale_temp_files,
-    write_atomic,
     write_json_atomic,
 )
 
@@ -70,6 +72,12 @@ REPORT_NAME = "deid-report.json"
 QUARANTINE_COPY_SUFFIX = ".orig"
 QUARANTINE_REASON_SUFFIX = ".reason.json"
 STATE_VERSION = 1
+CHUNK_FILES = 32
+"""Inputs a worker takes at once: their pseudonyms cost one store request."""
+CHUNK_BYTES = 64 << 20
+"""A chunk's inputs are in memory together: a chunk stops growing at this many bytes."""
+_A = TypeVar("_A")
+_R = TypeVar("_R")
 
 
 class BatchError(Exception):
@@ -172,6 +180,8 @@ class Task:
     relative: str
     """Only for the quarantine reason file, which stays at the site."""
     input_id: str
+    size: int = 0
+    """Bytes on disk: chunks are bounded by bytes as well as by inputs."""
 
 
 @dataclass(slots=True)
@@ -325,26 +335,101 @@ class Worker:
 
     def process(self, task: Task) -> TaskResult:
         """De-identify one input into OUTPUT, or quarantine it; never raises."""
+        return self.process_chunk([task])[0]
+
+    def process_chunk(self, tasks: list[Task]) -> list[TaskResult]:
+        """De-identify several inputs, asking the mapping store once for all of them.
+
+        Each input is read, planned and collected; the store answers every pseudonym
+        of the chunk in one request; then each is finished and written (or
+        quarantined) on its own. Never raises; a failing store ends the chunk with
+        a fatal result.
+        """
+        results: dict[int, TaskResult] = {}
+        waiting: list[tuple[Task, Prepared]] = []
+        for task in tasks:
+            prepared = self._attempt(task, self.engine.prepare, task.path)
+            if isinstance(prepared, TaskResult):
+                results[task.index] = prepared
+                if prepared.fatal is not None:
+                    return [results[t.index] for t in tasks if t.index in results]
+            else:
+                waiting.append((task, prepared))
+        if waiting:
+            try:
+                resolved = self.engine.resolve([file for _, file in waiting])
+            except Exception as exc:  # every input of the chunk gets its result
+                for task, _ in waiting:
+                    results[task.index] = self._unexpected(task, exc)
+            else:
+                tasks_resolved = [task for task, _ in waiting]
+                results.update(self._finish_and_write(tasks_resolved, resolved))
+        return [results[task.index] for task in tasks]
+
+    def _finish_and_write(
+        self, tasks: list[Task], files: list[Prepared | Quarantined]
+    ) -> dict[int, TaskResult]:
+        """Finish every resolved file; stage the outputs and put them in place together."""
+        results: dict[int, TaskResult] = {}
+        staged = StagedWrites()
+        written: list[tuple[Task, FileRecord]] = []
         try:
-            outcome = self.engine.process(task.path)
-        except StoreUnavailableError as exc:
-            return _failed(task, Reason.STORE_UNAVAILABLE, str(exc), fatal=True)
-        except OSError as exc:
-            return self._quarantine(task, Reason.UNREADABLE, f"cannot read: {exc.strerror}")
+            for task, file in zip(tasks, files, strict=True):
+                done = self._attempt(task, self.engine.finish, file)
+                failed = (
+                    done
+                    if isinstance(done, TaskResult)
+                    else self._stage(task, done, staged, written)
+                )
+                if failed is not None:
+                    results[task.index] = failed
+            for (task, record), error in zip(written, staged.commit(), strict=True):
+                if error is None:
+                    results[task.index] = TaskResult(task.index, record)
+                else:
+                    results[task.index] = _unwritten(task, error)
+        finally:
+            staged.abandon()
+        return results
+
+    def _attempt(
+        self, task: Task, step: Callable[[_A], _R | Quarantined], argument: _A | Quarantined
+    ) -> _R | TaskResult:
+        """``step(argument)`` for ``task``, or the task's result when it quarantines
+        or fails (a ``Quarantined`` outcome included)."""
+        if isinstance(argument, Quarantined):  # resolving quarantined it
+            return self._quarantine(task, argument.reason, argument.message)
+        try:
+            outcome = step(argument)
         except Exception as exc:
-            # The message may quote a value of the file: it goes to the quarantine
-            # folder (which holds the original anyway), never to the report.
-            return self._quarantine(
-                task,
-                Reason.INTERNAL_ERROR,
-                f"unexpected {type(exc).__name__} while de-identifying",
-                detail=str(exc),
-            )
+            return self._unexpected(task, exc)
         if isinstance(outcome, Quarantined):
             return self._quarantine(task, outcome.reason, outcome.message)
-        return self._write(task, outcome)
+        return outcome
 
-    def _write(self, task: Task, result: Deidentified) -> TaskResult:
+    def _unexpected(self, task: Task, exc: Exception) -> TaskResult:
+        if isinstance(exc, StoreUnavailableError):
+            return _failed(task, Reason.STORE_UNAVAILABLE, str(exc), fatal=True)
+        if isinstance(exc, OSError):
+            return self._quarantine(task, Reason.UNREADABLE, f"cannot read: {exc.strerror}")
+        # The message may quote a value of the file: it goes to the quarantine
+        # folder (which holds the original anyway), never to the report.
+        return self._quarantine(
+            task,
+            Reason.INTERNAL_ERROR,
+            f"unexpected {type(exc).__name__} while de-identifying",
+            detail=str(exc),
+        )
+
+    def _stage(
+        self,
+        task: Task,
+        result: Deidentified,
+        staged: StagedWrites,
+        written: list[tuple[Task, FileRecord]],
+    ) -> TaskResult | None:
+        """Encode and stage the output (it goes into place with the chunk's commit);
+        the task's result only when it cannot be written."""
         names = OutputNames(
             subject=result.subject_id,
             study=result.study_uid,
@@ -353,13 +438,13 @@ class Worker:
             modality=result.modality,
         )
         relative = output_path(self.config.layout, names)
+        encoded = self._attempt(task, encode_dataset, result.dataset)
+        if isinstance(encoded, TaskResult):
+            return encoded
         try:
-            write_atomic(
-                self.config.output_root / relative,
-                lambda handle: write_dataset(result.dataset, handle),
-            )
+            staged.stage(self.config.output_root / relative, encoded)
         except OSError as exc:
-            return _failed(task, Reason.WRITE_ERROR, f"cannot write the output: {exc.strerror}")
+            return _unwritten(task, exc)
         record = FileRecord(
             task.input_id,
             Status.WRITTEN,
@@ -367,7 +452,8 @@ class Worker:
             subject_id=result.subject_id,
             unreviewed_text=result.unreviewed_text,
         )
-        return TaskResult(task.index, record)
+        written.append((task, record))
+        return None
 
     def _quarantine(
         self, task: Task, reason: str, message: str, detail: str | None = None
@@ -423,11 +509,31 @@ def _init_worker(config: BatchConfig) -> None:
         _worker_failure = (Reason.INTERNAL_ERROR, f"a worker could not start: {exc!r}")
 
 
-def _work(task: Task) -> TaskResult:
+def _work(tasks: list[Task]) -> list[TaskResult]:
     if _worker is None:
         reason, message = _worker_failure
-        return _failed(task, reason, message, fatal=True)
-    return _worker.process(task)
+        return [_failed(task, reason, message, fatal=True) for task in tasks]
+    return _worker.process_chunk(tasks)
+
+
+def _chunks(tasks: list[Task], workers: int) -> list[list[Task]]:
+    """Tasks in chunks of up to :data:`CHUNK_FILES`, small enough that every worker gets
+    several (the last ones to finish then wait less for each other)."""
+    most = max(1, min(CHUNK_FILES, len(tasks) // (4 * workers)))
+    chunks: list[list[Task]] = []
+    chunk: list[Task] = []
+    size = 0
+    for task in tasks:
+        if chunk and (len(chunk) >= most or size + task.size > CHUNK_BYTES):
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(task)
+        size += task.size
+    return [*chunks, chunk] if chunk else chunks
+
+
+def _unwritten(task: Task, error: OSError) -> TaskResult:
+    return _failed(task, Reason.WRITE_ERROR, f"cannot write the output: {error.strerror}")
 
 
 def _failed(task: Task, reason: str, message: str, *, fatal: bool = False) -> TaskResult:
@@ -451,8 +557,8 @@ def _results_in_process(
 ) -> Generator[TaskResult, None, None]:
     worker = Worker(config)
     try:
-        for task in tasks:
-            yield worker.process(task)
+        for chunk in _chunks(tasks, 1):
+            yield from worker.process_chunk(chunk)
     finally:
         worker.close()
 
@@ -463,8 +569,14 @@ def _results_in_pool(
     pool = _context().Pool(workers, initializer=_init_worker, initargs=(config,))
     stack.callback(pool.join)
     stack.callback(pool.terminate)
-    yield from pool.imap_unordered(_work, tasks, chunksize=1)
+    for results in pool.imap_unordered(_work, _chunks(tasks, workers), chunksize=1):
+        yield from results
+    # Every result is in: let the workers finish on their own. Terminating them (the
+    # stack's callback, for the early exits) could catch one where its SIGTERM
+    # handler's SystemExit is swallowed (inside a finalizer) and leave it, and the
+    # run, waiting forever.
     pool.close()
+    pool.join()
 
 
 def run_batch(
@@ -513,7 +625,7 @@ def run_batch(
             continue
         if stat is not None:
             stats[index] = stat
-        tasks.append(Task(index, str(path), relative, record_id))
+        tasks.append(Task(index, str(path), relative, record_id, stat.st_size if stat else 0))
 
     results: dict[int, FileRecord] = dict(skipped)
     stopped: str | None = None

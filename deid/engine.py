@@ -9,7 +9,9 @@ Per file, in this order and each once (DESIGN.md's pipeline, after *read*):
    annotation) are refused here unless the settings accept them.
 2. **map**: the handlers name every original that needs a pseudonym; the patient
    is enrolled (subject ID, date offset) and the mapping store answers every
-   pseudonym in one batch. The identifying originals become the guard's needles.
+   pseudonym in one batch (one batch for several files: :meth:`Engine.prepare`,
+   :meth:`Engine.resolve`, :meth:`Engine.finish`). The identifying originals become
+   the guard's needles.
 3. **apply**: the handlers write the new values; orphaned private creators go;
    birth dates and ages are capped; the trial attributes and the de-identification
    markers are written, then the recipe's ADDs; the file meta follows the new
@@ -192,6 +194,23 @@ class _Plan:
         return Counter({code.name: count for code, count in Counter(self.codes).items()})
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A file planned and collected, waiting for the mapping store's answers.
+
+    Files are prepared one by one, their pseudonyms resolved together
+    (:meth:`Engine.resolve`: one store transaction or round trip for many files),
+    then finished one by one (:meth:`Engine.finish`).
+    """
+
+    dataset: FileDataset
+    plan: _Plan
+    state: FileState
+    payloads: _Payloads
+    originals: list[str | None] | None = None
+    """The values before, for ``deid inspect`` only."""
+
+
 class Engine:
     """Carries out the rules on one file at a time; one engine serves a whole run.
 
@@ -218,11 +237,41 @@ class Engine:
 
     def process(self, path: str | Path) -> Outcome:
         """Read ``path`` (never modified) and de-identify it."""
+        prepared = self.prepare(path)
+        if isinstance(prepared, Quarantined):
+            return prepared
+        (resolved,) = self.resolve([prepared])
+        return resolved if isinstance(resolved, Quarantined) else self.finish(resolved)
+
+    def prepare(self, path: str | Path) -> Prepared | Quarantined:
+        """Read ``path`` (never modified), plan it and collect what it needs from the
+        store; errors of the store are raised (see :meth:`deidentify`)."""
         try:
             dataset = read_input(path)
+            with _quiet():
+                return self._prepare(dataset, inspecting=False)
         except QuarantineError as exc:
             return Quarantined(exc.reason, exc.message)
-        return self.deidentify(dataset)
+
+    def resolve(self, files: list[Prepared]) -> list[Prepared | Quarantined]:
+        """Answer the pseudonyms of all ``files`` with one store request; a file whose
+        pseudonyms cannot be found a free value is quarantined."""
+        try:
+            self._resolve(files)
+        except QuarantineError as exc:
+            if len(files) == 1:
+                return [Quarantined(exc.reason, exc.message)]
+            # Which file's pseudonyms ran out? Each alone, so the others still go.
+            return [answer for file in files for answer in self.resolve([file])]
+        return list(files)
+
+    def finish(self, file: Prepared) -> Outcome:
+        """Apply and guard a resolved file: the result to write, or why not."""
+        try:
+            with _quiet():
+                return self._finish(file, None)
+        except QuarantineError as exc:
+            return Quarantined(exc.reason, exc.message)
 
     def deidentify(self, dataset: FileDataset) -> Outcome:
         """De-identify ``dataset`` in place; the result to write, or why not.
@@ -254,16 +303,25 @@ class Engine:
     # -- the steps ---------------------------------------------------------------
 
     def _run(self, dataset: FileDataset, trace: list[InspectRow] | None) -> Outcome:
+        file = self._prepare(dataset, inspecting=trace is not None)
+        self._resolve([file])
+        return self._finish(file, trace)
+
+    def _prepare(self, dataset: FileDataset, inspecting: bool) -> Prepared:
         payloads = self._payloads(dataset)
-        accepted, skip, refused = payloads.accepted, payloads.skip, payloads.refused
-        if refused is not None and trace is None:
-            raise refused
+        if payloads.refused is not None and not inspecting:
+            raise payloads.refused
         plan = self._plan(dataset)
-        originals = _originals(plan.steps) if trace is not None else []
-        state = self._map(dataset, plan)
+        originals = _originals(plan.steps) if inspecting else None
+        state = self._collect(dataset, plan)
+        return Prepared(dataset, plan, state, payloads, originals)
+
+    def _finish(self, file: Prepared, trace: list[InspectRow] | None) -> Outcome:
+        dataset, plan, state, payloads = file.dataset, file.plan, file.state, file.payloads
+        accepted, skip, refused = payloads.accepted, payloads.skip, payloads.refused
         self._apply(dataset, plan, state, payloads)
         if trace is not None:
-            trace.extend(_rows(dataset, plan.steps, originals))
+            trace.extend(_rows(dataset, plan.steps, file.originals or []))
         if refused is not None:
             raise refused
         hit = Guard(state.identifiers, skip).scan(dataset, dataset.file_meta, dataset.preamble)
@@ -317,17 +375,19 @@ class Engine:
         nested_charset = False
         accept_documents = self.settings.encapsulated_documents is PayloadPolicy.ACCEPT
 
-        action_for, handlers = rules.action_for, self._handlers
+        action_for, known_action, handlers = rules.action_for, rules.known_action, self._handlers
         steps, work, codes = plan.steps, plan.work, plan.codes
 
         # Called for every element of every file: kept lean on purpose.
         def visit(found: Visit) -> bool:
             tag, vr, path = found.tag, found.vr, found.path
-            parents = tuple(t for t, _ in path) if path else ()
-            context = ElementContext(
-                tag, vr, found.keyword, found.private_creator, parents, sop_class
-            )
-            action = action_for(context)
+            action = known_action(tag, vr, found.private_creator)
+            if action is None:
+                parents = tuple(t for t, _ in path) if path else ()
+                context = ElementContext(
+                    tag, vr, found.keyword, found.private_creator, parents, sop_class
+                )
+                action = action_for(context)
             if tag == ENCAPSULATED_DOCUMENT and accept_documents and not path:
                 action = _ACCEPTED_DOCUMENT
             elif tag == 0x00080005 and path:
@@ -372,7 +432,7 @@ class Engine:
         plan.unreviewed_text = sum(1 for step in steps if step.action.unreviewed_text)
         return plan
 
-    def _map(self, dataset: FileDataset, plan: _Plan) -> FileState:
+    def _collect(self, dataset: FileDataset, plan: _Plan) -> FileState:
         key = patient_key(dataset)
         enrollment = self._enrollments.get(key)
         if enrollment is None:
@@ -397,8 +457,15 @@ class Engine:
                     state.moving_times[place] = current.text()
         except _DECODING_ERRORS as exc:
             raise _malformed(exc, current) from None
+        return state
+
+    def _resolve(self, files: list[Prepared]) -> None:
+        """Every file's pseudonyms: remembered ones from memory, the rest in one batch."""
         known = self._pseudonyms
-        unknown = [wanted for wanted in dict.fromkeys(state.wanted) if wanted not in known]
+        unknown = list(
+            dict.fromkeys(w for file in files for w in file.state.wanted if w not in known)
+        )
+        answers: dict[tuple[str, str], str] = {}
         if unknown:
             try:
                 answers = resolve_pseudonyms(self.store, unknown, propose)
@@ -407,10 +474,12 @@ class Engine:
                     QuarantineReason.PSEUDONYMS_EXHAUSTED,
                     "the mapping store refused every fresh pseudonym proposed for this file",
                 ) from None
-            for wanted, pseudonym in answers.items():
-                self._remember(known, wanted, pseudonym)
-        state.pseudonyms = known
-        return state
+        for file in files:
+            state = file.state
+            state.pseudonyms = {w: answers[w] if w in answers else known[w] for w in state.wanted}
+        if len(known) + len(answers) > _CACHE_LIMIT:
+            known.clear()  # bounded memory in very long runs; the store still answers
+        known.update(answers)
 
     @staticmethod
     def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:

@@ -122,6 +122,10 @@ def walk(dataset: Dataset, visit: Callable[[Visit], bool], path: Path = ()) -> N
         tag = int(key)  # plain ints from here: BaseTag compares in Python, ints in C
         creator = private_creator_of(dataset, tag) if tag & 0x10000 else None
         vr = element.VR or dictionary_vr(tag, creator)
+        if vr.__class__ is not str:
+            # pydicom's VR enum hashes in Python; the walkers look VRs up in sets and
+            # dicts for every element, so they get the plain string.
+            vr = str.__str__(vr)
         if vr == "UN" and creator is None:
             vr = dictionary_vr(tag)  # a standard element sent as UN: its real VR
         if visit(Visit(dataset, tag, vr, _keyword(tag), element, path, creator)) and vr == "SQ":

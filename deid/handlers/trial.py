@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydicom import config
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
+from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
 from deid.store.protocol import Enrollment, TrialInfo
@@ -29,6 +30,7 @@ from deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from deid.walk import element_text
 
 LO_MAX = 64
+_RAW_TEXT_VRS = frozenset({"LO", "CS", "SH", "PN"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,29 @@ def finish_file_meta(dataset: FileDataset) -> None:
 
 def _put(dataset: Dataset, tag: int, vr: str, value: object) -> None:
     # Our own values are valid by construction: no validation on the hot path.
+    raw = _raw_text(dataset, tag, vr, value)
+    if raw is not None:
+        dataset[tag] = raw
+        return
     dataset[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+
+
+def _raw_text(dataset: Dataset, tag: int, vr: str, value: object) -> RawDataElement | None:
+    """ASCII text as the bytes pydicom would write for it (the same in every character
+    set), in the encoding the dataset was read with: written as it is, never decoded."""
+    implicit, little = getattr(dataset, "original_encoding", (None, None))
+    if implicit is None or little is None or vr not in _RAW_TEXT_VRS:
+        return None
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            return None
+        value = "\\".join(value)
+    if not isinstance(value, str) or not value.isascii():
+        return None
+    encoded = value.encode("ascii")
+    if len(encoded) % 2:
+        encoded += b" "
+    return RawDataElement(BaseTag(tag), vr, len(encoded), encoded, 0, implicit, little, True)
 
 
 def _code_item(code: MethodCodeItem) -> Dataset:

@@ -154,6 +154,12 @@ class Rules:
                 self._cache[key] = action
         return action
 
+    def known_action(self, tag: int, vr: str, private_creator: str | None) -> Action | None:
+        """The action :meth:`action_for` decided before for an element like this one
+        (actions do not depend on the rest of the context), or ``None``: one lookup,
+        for the engine's hot path."""
+        return self._cache.get((tag, vr, private_creator))
+
     def _decide(self, ctx: ElementContext) -> Action:
         profile = self.profile_action(ctx)
         rule = self.recipe_rule(ctx)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import BinaryIO
 
@@ -13,6 +14,7 @@ from deid.writing import (
     TEMP_PREFIX,
     LayoutError,
     OutputNames,
+    StagedWrites,
     check_layout,
     copy_atomic,
     input_files,
@@ -111,3 +113,44 @@ def test_is_within(tmp_path: Path) -> None:
     assert is_within(tmp_path / "a" / "b", tmp_path / "a")
     assert is_within(tmp_path / "a", tmp_path / "a")
     assert not is_within(tmp_path / "ab", tmp_path / "a")
+
+
+def test_atomic_writes_survive_their_folder_being_removed_and_leave_no_temp_files(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "a" / "b" / "file.dcm"
+    write_atomic(target, lambda handle: handle.write(b"one"))
+    shutil.rmtree(tmp_path / "a")  # the process remembers it made this folder
+    write_atomic(target, lambda handle: handle.write(b"two"))
+    write_atomic(target, lambda handle: handle.write(b"three"))
+    assert target.read_bytes() == b"three"
+    assert [path.name for path in target.parent.iterdir()] == ["file.dcm"]
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_staged_writes_go_into_place_together_and_each_failure_stays_its_own(
+    tmp_path: Path,
+) -> None:
+    staged = StagedWrites()
+    targets = [tmp_path / "out" / f"{n}.dcm" for n in range(3)]
+    (tmp_path / "out" / "1.dcm").mkdir(parents=True)  # a folder: that rename fails
+    for number, target in enumerate(targets):
+        staged.stage(target, bytes([number]) * 1000)
+    assert len(staged) == 3
+    assert not targets[0].exists()  # nothing in place before the commit
+    errors = staged.commit()
+    assert errors[0] is None and errors[2] is None
+    assert isinstance(errors[1], OSError)
+    assert targets[0].read_bytes() == b"\x00" * 1000
+    assert targets[2].read_bytes() == b"\x02" * 1000
+    assert not any(p.name.startswith(TEMP_PREFIX) for p in (tmp_path / "out").iterdir())
+    assert staged.commit() == []
+
+
+def test_abandoned_staged_writes_leave_nothing(tmp_path: Path) -> None:
+    staged = StagedWrites()
+    staged.stage(tmp_path / "a.dcm", b"a")
+    staged.stage(tmp_path / "b.dcm", b"b")
+    staged.abandon()
+    assert list(tmp_path.iterdir()) == []
+    assert staged.commit() == []

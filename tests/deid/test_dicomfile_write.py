@@ -1,0 +1,166 @@
+"""Writing results: the fast encoder's bytes are pydicom's ``dcmwrite`` bytes, exactly.
+
+:func:`deid.dicomfile.encode_native` copies elements still holding their bytes and
+leaves every other element to pydicom; these tests compare its output with
+``dcmwrite(..., enforce_file_format=True)`` byte for byte on every transfer syntax
+the corpus generator writes, for inputs as read and for de-identified results
+(sequences descended into, values replaced, private tags removed, trial attributes
+added), and check where it steps aside for pydicom.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread, dcmwrite, examples
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import FileDataset
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+)
+
+from deid.corpus import TRANSFER_SYNTAXES, CorpusManifest, generate_corpus
+from deid.dicomfile import encode_dataset, encode_native, read_input, write_dataset
+from deid.outcome import Deidentified
+from deid.writing import input_files
+from tests.deid.engine_fixtures import ct_dataset, engine, write_file
+
+
+@pytest.fixture(scope="module", params=sorted(TRANSFER_SYNTAXES))
+def corpus(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> CorpusManifest:
+    return generate_corpus(
+        tmp_path_factory.mktemp(f"write-{request.param}"),
+        patients=1,
+        studies_per_patient=1,
+        series_per_study=1,
+        instances_per_series=2,
+        rows=16,
+        cols=16,
+        seed=3,
+        transfer_syntaxes=[TRANSFER_SYNTAXES[request.param]],
+        include_documents=True,
+    )
+
+
+def _pydicom_bytes(dataset: FileDataset) -> bytes:
+    buffer = io.BytesIO()
+    dcmwrite(buffer, dataset, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _fast_bytes(dataset: FileDataset) -> bytes:
+    encoded = encode_native(dataset)
+    assert encoded is not None, "the fast encoder stepped aside"
+    return encoded
+
+
+def test_inputs_as_read_encode_to_pydicoms_bytes(corpus: CorpusManifest) -> None:
+    paths = [path for path, _ in input_files(corpus.root)]
+    assert len(paths) >= 4  # images, an SR and a key object selection
+    for path in paths:
+        dataset = read_input(path)
+        fast = _fast_bytes(dataset)  # first: dcmwrite converts the pixel data element
+        assert fast == _pydicom_bytes(dataset), path.name
+
+
+def test_results_encode_to_pydicoms_bytes(corpus: CorpusManifest) -> None:
+    run = engine(("retain-long-modified-dates", "clean-descriptors", "clean-structured-content"))
+    for path, _ in input_files(corpus.root):
+        outcome = run.process(path)
+        assert isinstance(outcome, Deidentified), outcome
+        fast = _fast_bytes(outcome.dataset)
+        assert fast == _pydicom_bytes(outcome.dataset), path.name
+        again = dcmread(io.BytesIO(fast))
+        assert again.SOPInstanceUID == outcome.instance_uid
+
+
+@pytest.mark.parametrize("name", ["ct", "mr", "rt_dose", "rt_plan", "waveform", "overlay"])
+def test_pydicom_examples_encode_to_pydicoms_bytes(name: str) -> None:
+    """Empty values, multi-level sequences, RT and waveform objects; where the fast
+    encoder steps aside (rt_dose, rt_plan inputs), pydicom's bytes come out all the same."""
+    path = examples.get_path(name)
+    dataset = read_input(path)
+    fast = encode_native(dataset)
+    assert fast is None or fast == _pydicom_bytes(dataset)
+    assert encode_dataset(dataset) == _pydicom_bytes(dataset)
+    outcome = engine().process(path)
+    assert isinstance(outcome, Deidentified)
+    assert _fast_bytes(outcome.dataset) == _pydicom_bytes(outcome.dataset)
+
+
+def test_write_dataset_writes_the_same_bytes_to_paths_and_handles(tmp_path: Path) -> None:
+    source = write_file(ct_dataset(), tmp_path / "in.dcm")
+    outcome = engine().process(source)
+    assert isinstance(outcome, Deidentified)
+    expected = _pydicom_bytes(outcome.dataset)
+    write_dataset(outcome.dataset, tmp_path / "out.dcm")
+    handle = io.BytesIO()
+    write_dataset(outcome.dataset, handle)
+    assert (tmp_path / "out.dcm").read_bytes() == handle.getvalue() == expected
+
+
+@pytest.mark.parametrize(
+    "syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian]
+)
+def test_undefined_length_sequences_and_items_encode_to_pydicoms_bytes(
+    tmp_path: Path, syntax: str
+) -> None:
+    dataset = ct_dataset()
+    for keyword in ("ReferencedImageSequence", "SourceImageSequence"):
+        dataset[keyword].is_undefined_length = True
+        for item in dataset[keyword].value:
+            item.is_undefined_length_sequence_item = True
+    source = write_file(dataset, tmp_path / "in.dcm", syntax)
+    assert read_input(source)["SourceImageSequence"].is_undefined_length
+    outcome = engine().process(source)
+    assert isinstance(outcome, Deidentified)
+    sequence = outcome.dataset["SourceImageSequence"]
+    assert sequence.is_undefined_length and sequence.value[0].is_undefined_length_sequence_item
+    fast = _fast_bytes(outcome.dataset)
+    assert fast == _pydicom_bytes(outcome.dataset)
+    assert b"\xfe\xff\xdd\xe0" in fast or b"\xff\xfe\xe0\xdd" in fast  # a delimiter
+
+
+def test_odd_cases_are_left_to_pydicom(tmp_path: Path) -> None:
+    dataset = read_input(write_file(ct_dataset(), tmp_path / "in.dcm"))
+    assert encode_native(dataset) is not None
+    dataset.file_meta.MediaStorageSOPInstanceUID = UID("1.2.3.4")  # dcmwrite fixes it
+    assert encode_native(dataset) is None
+    dataset = read_input(tmp_path / "in.dcm")
+    dataset.PixelData = b"\x01\x02\x03"  # odd: pydicom pads it, here too
+    assert _fast_bytes(dataset) == _pydicom_bytes(dataset)
+    dataset = read_input(tmp_path / "in.dcm")
+    dataset.SpecificCharacterSet = "ISO_IR 192"  # pydicom re-encodes every text value
+    assert encode_native(dataset) is None
+    dataset = read_input(tmp_path / "in.dcm")
+    dataset.file_meta.TransferSyntaxUID = JPEGBaseline8Bit  # compressed: pydicom's
+    assert encode_native(dataset) is None
+    dataset = read_input(tmp_path / "in.dcm")
+    dataset.preamble = b"short"
+    assert encode_native(dataset) is None
+    with pytest.raises(ValueError, match="preamble"):
+        write_dataset(dataset, io.BytesIO())
+
+
+def test_trial_attributes_are_written_as_pydicom_would_encode_them(
+    corpus: CorpusManifest,
+) -> None:
+    path, _ = input_files(corpus.root)[0]
+    outcome = engine().process(path)
+    assert isinstance(outcome, Deidentified)
+    dataset = outcome.dataset
+    trial_tags = [0x00100020, 0x00120010, 0x00120040, 0x00120062, 0x00120063, 0x00280303]
+    assert all(isinstance(dataset.get_item(tag), RawDataElement) for tag in trial_tags)
+    raw = _fast_bytes(dataset)
+    for tag in trial_tags:
+        element = dataset[tag]  # decoded into a DataElement, which pydicom encodes itself
+        assert not isinstance(dataset.get_item(tag), RawDataElement), element.keyword
+    assert _pydicom_bytes(dataset) == raw
