@@ -402,7 +402,15 @@ _worker: Worker | None = None
 _worker_failure: tuple[str, str] = (Reason.INTERNAL_ERROR, "the worker could not start")
 
 
+WORKER_EXIT_GRACE_SECONDS = 5
+
+
 def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
+    # Unwinding removes the temporary file. But a signal that lands while a
+    # finalizer (__del__) runs has its exception printed and dropped, and the worker
+    # would wait for its next task forever, with the parent waiting for it (seen when
+    # a vault stopped mid-run): SIGALRM's default action ends it for sure.
+    signal.alarm(WORKER_EXIT_GRACE_SECONDS)
     raise SystemExit(128 + signum)
 
 
