@@ -25,6 +25,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 from collections.abc import Callable, Generator
 from contextlib import ExitStack, closing, suppress
 from dataclasses import dataclass, field, replace
@@ -468,11 +469,30 @@ def _results_in_process(
 def _results_in_pool(
     config: BatchConfig, tasks: list[Task], workers: int, stack: ExitStack
 ) -> Generator[TaskResult, None, None]:
+    others = {child.pid for child in multiprocessing.active_children()}
     pool = _context().Pool(workers, initializer=_init_worker, initargs=(config,))
     stack.callback(pool.join)
-    stack.callback(pool.terminate)
+    stack.callback(_terminate, pool, others)
     yield from pool.imap_unordered(_work, tasks, chunksize=1)
     pool.close()
+
+
+def _terminate(pool: Any, others: set[int | None]) -> None:
+    """``pool.terminate()``, sure to end.
+
+    It sends each worker SIGTERM and then waits for every one of them; a worker that
+    misses the signal (it can, blocked on the task queue's lock, which the pool
+    keeps while it stops) would be waited for forever. After the grace period the
+    workers still there (children of this process other than ``others``) are killed.
+    """
+    stopping = threading.Thread(target=pool.terminate, name="deid-pool-stop", daemon=True)
+    stopping.start()
+    stopping.join(2 * WORKER_EXIT_GRACE_SECONDS)
+    while stopping.is_alive():
+        for child in multiprocessing.active_children():
+            if child.pid not in others:
+                child.kill()
+        stopping.join(1)
 
 
 def run_batch(
