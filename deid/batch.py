@@ -27,6 +27,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 from collections.abc import Callable, Generator
 from contextlib import ExitStack, closing, suppress
 from dataclasses import dataclass, field, replace
@@ -488,7 +489,15 @@ _worker: Worker | None = None
 _worker_failure: tuple[str, str] = (Reason.INTERNAL_ERROR, "the worker could not start")
 
 
+WORKER_EXIT_GRACE_SECONDS = 5
+
+
 def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
+    # Unwinding removes the temporary file. But a signal that lands while a
+    # finalizer (__del__) runs has its exception printed and dropped, and the worker
+    # would wait for its next task forever, with the parent waiting for it (seen when
+    # a vault stopped mid-run): SIGALRM's default action ends it for sure.
+    signal.alarm(WORKER_EXIT_GRACE_SECONDS)
     raise SystemExit(128 + signum)
 
 
@@ -566,17 +575,36 @@ def _results_in_process(
 def _results_in_pool(
     config: BatchConfig, tasks: list[Task], workers: int, stack: ExitStack
 ) -> Generator[TaskResult, None, None]:
+    others = {child.pid for child in multiprocessing.active_children()}
     pool = _context().Pool(workers, initializer=_init_worker, initargs=(config,))
     stack.callback(pool.join)
-    stack.callback(pool.terminate)
+    stack.callback(_terminate, pool, others)
     for results in pool.imap_unordered(_work, _chunks(tasks, workers), chunksize=1):
         yield from results
     # Every result is in: let the workers finish on their own. Terminating them (the
     # stack's callback, for the early exits) could catch one where its SIGTERM
-    # handler's SystemExit is swallowed (inside a finalizer) and leave it, and the
-    # run, waiting forever.
+    # handler's SystemExit is swallowed (inside a finalizer); _terminate kills such
+    # a straggler after a grace period.
     pool.close()
     pool.join()
+
+
+def _terminate(pool: Any, others: set[int | None]) -> None:
+    """``pool.terminate()``, sure to end.
+
+    It sends each worker SIGTERM and then waits for every one of them; a worker that
+    misses the signal (it can, blocked on the task queue's lock, which the pool
+    keeps while it stops) would be waited for forever. After the grace period the
+    workers still there (children of this process other than ``others``) are killed.
+    """
+    stopping = threading.Thread(target=pool.terminate, name="deid-pool-stop", daemon=True)
+    stopping.start()
+    stopping.join(2 * WORKER_EXIT_GRACE_SECONDS)
+    while stopping.is_alive():
+        for child in multiprocessing.active_children():
+            if child.pid not in others:
+                child.kill()
+        stopping.join(1)
 
 
 def run_batch(
