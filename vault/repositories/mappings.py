@@ -136,7 +136,7 @@ def insert_mappings(
 
 @dataclass(frozen=True)
 class StoredMapping:
-    """A mapping row as re-identification reads it."""
+    """A mapping row as re-identification and trial export read it."""
 
     id: int
     kind: str
@@ -144,20 +144,23 @@ class StoredMapping:
     original_ciphertext: bytes
     key_version: int
     pseudonym: str
+    identifying: bool
 
 
-_STORED_COLUMNS = (
+STORED_COLUMNS = (
     Mapping.id,
     Mapping.kind,
     Mapping.blind_index,
     Mapping.original_ciphertext,
     Mapping.key_version,
     Mapping.pseudonym,
+    Mapping.identifying,
 )
 
 
-def _stored(row: Row[int, str, bytes, bytes, int, str]) -> StoredMapping:
-    return StoredMapping(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4], row[5])
+def stored(row: Row[int, str, bytes, bytes, int, str, bool]) -> StoredMapping:
+    """A row of :data:`STORED_COLUMNS` as a :class:`StoredMapping`."""
+    return StoredMapping(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4], row[5], row[6])
 
 
 def find_by_pseudonyms(
@@ -167,14 +170,14 @@ def find_by_pseudonyms(
     found: dict[tuple[str, str], StoredMapping] = {}
     for chunk in _chunks(keys):
         rows = session.execute(
-            select(*_STORED_COLUMNS).where(
+            select(*STORED_COLUMNS).where(
                 Mapping.trial_id == trial_id,
                 Mapping.identifying.is_(True),
                 tuple_(Mapping.kind, Mapping.pseudonym).in_(chunk),
             )
         )
         for row in rows:
-            mapping = _stored(row)
+            mapping = stored(row)
             found[(mapping.kind, mapping.pseudonym)] = mapping
     return found
 
@@ -184,12 +187,12 @@ def mappings_below_version(
 ) -> list[StoredMapping]:
     """A batch of mappings sealed under an older data key, in id order after ``after_id``."""
     rows = session.execute(
-        select(*_STORED_COLUMNS)
+        select(*STORED_COLUMNS)
         .where(Mapping.trial_id == trial_id, Mapping.key_version < version, Mapping.id > after_id)
         .order_by(Mapping.id)
         .limit(limit)
     )
-    return [_stored(row) for row in rows]
+    return [stored(row) for row in rows]
 
 
 def update_mapping_ciphertext(

@@ -10,6 +10,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from vault.models import Mapping, Site, Subject
+from vault.repositories.mappings import STORED_COLUMNS, StoredMapping, stored
 
 _SUBJECTS = Subject.__table__
 _MAPPINGS = Mapping.__table__
@@ -28,19 +29,6 @@ class StoredSubject:
     patient_key_ciphertext: bytes
     date_offset_ciphertext: bytes
     key_version: int
-
-
-@dataclass(frozen=True)
-class StoredMapping:
-    """A mapping row as an export reads it."""
-
-    id: int
-    kind: str
-    blind_index: bytes
-    original_ciphertext: bytes
-    key_version: int
-    pseudonym: str
-    identifying: bool
 
 
 def begin_snapshot(session: Session) -> None:
@@ -95,22 +83,12 @@ def mappings_after(
 ) -> list[StoredMapping]:
     """The next ``limit`` mappings of the trial in id order."""
     rows = session.execute(
-        select(
-            _MAPPINGS.c.id,
-            _MAPPINGS.c.kind,
-            _MAPPINGS.c.blind_index,
-            _MAPPINGS.c.original_ciphertext,
-            _MAPPINGS.c.key_version,
-            _MAPPINGS.c.pseudonym,
-            _MAPPINGS.c.identifying,
-        )
+        select(*STORED_COLUMNS)
         .where(_MAPPINGS.c.trial_id == trial_id, _MAPPINGS.c.id > after_id)
         .order_by(_MAPPINGS.c.id)
         .limit(limit)
     )
-    return [
-        StoredMapping(r[0], r[1], bytes(r[2]), bytes(r[3]), r[4], r[5], bool(r[6])) for r in rows
-    ]
+    return [stored(row) for row in rows]
 
 
 def insert_subjects(session: Session, rows: Sequence[dict[str, Any]]) -> None:
