@@ -42,6 +42,7 @@ from tqdm import tqdm
 from deid import __version__
 from deid.dicomfile import encode_dataset
 from deid.engine import Engine, EngineSettings, PayloadPolicy, Prepared
+from deid.heap import settle, settled_heap
 from deid.outcome import Deidentified, Quarantined
 from deid.profiles import (
     PatientNamePolicy,
@@ -512,6 +513,7 @@ def _init_worker(config: BatchConfig) -> None:
     # task reports the failure instead and the parent stops the run.
     try:
         _worker = Worker(config)
+        settle()
     except StoreUnavailableError as exc:
         _worker_failure = (Reason.STORE_UNAVAILABLE, str(exc))
     except Exception as exc:
@@ -566,8 +568,9 @@ def _results_in_process(
 ) -> Generator[TaskResult, None, None]:
     worker = Worker(config)
     try:
-        for chunk in _chunks(tasks, 1):
-            yield from worker.process_chunk(chunk)
+        with settled_heap():
+            for chunk in _chunks(tasks, 1):
+                yield from worker.process_chunk(chunk)
     finally:
         worker.close()
 
