@@ -348,8 +348,60 @@ def _encode_elements(
             if undefined:
                 write(_ITEM_HEADER[little].pack(0xFFFE, 0xE0DD, 0))
             continue
+        plain = None if isinstance(element, RawDataElement) else _plain(element, charset, little)
+        if plain is not None:
+            vr = element.VR or ""
+            if implicit:
+                write(long.pack(tag >> 16, tag & 0xFFFF, len(plain)))
+            elif vr in EXPLICIT_VR_LENGTH_32:
+                write(long.pack(tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(plain)))
+            else:
+                write(short.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(plain)))
+            write(plain)
+            continue
         write_data_element(fp, element, charset)
     return True
+
+
+_STRING_PADDING = {
+    "AE": b" ",
+    "AS": b" ",
+    "CS": b" ",
+    "DA": b" ",
+    "DT": b" ",
+    "TM": b" ",
+    "UI": b"\x00",
+}
+"""VRs pydicom writes as ASCII strings (``write_string``, ``write_DA``... for ``str``
+values), with their padding."""
+_TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UC", "UT"})
+_NUMBER_FORMATS = {"UL": "L", "US": "H"}
+
+
+def _plain(element: DataElement, charset: Any, little: bool) -> bytes | None:
+    """The value bytes pydicom's ``write_data_element`` writes for the common simple
+    values the engine sets (one ASCII string, one unsigned number, bytes), or
+    ``None`` for anything else, which pydicom then writes itself."""
+    vr, value = element.VR, element.value
+    if isinstance(value, str):
+        padding = _STRING_PADDING.get(vr)
+        if padding is None and not (vr in _TEXT_VRS and charset == default_encoding):
+            return None
+        if not value.isascii():
+            return None  # pydicom's character set handling (or its error)
+        encoded = value.encode("ascii")
+        if len(encoded) > 0xFFFE:
+            return None  # pydicom writes it as UN, with a warning
+        return encoded + (padding or b" ") if len(encoded) % 2 else encoded
+    number_format = _NUMBER_FORMATS.get(vr)
+    if number_format is not None and value.__class__ is int:
+        try:
+            return struct.pack(("<" if little else ">") + number_format, value)
+        except struct.error:
+            return None  # out of range: pydicom's error
+    if vr == "OB" and value.__class__ is bytes:
+        return value + b"\x00" if len(value) % 2 else value
+    return None
 
 
 def _encode_items(

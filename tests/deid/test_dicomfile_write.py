@@ -164,3 +164,43 @@ def test_trial_attributes_are_written_as_pydicom_would_encode_them(
         element = dataset[tag]  # decoded into a DataElement, which pydicom encodes itself
         assert not isinstance(dataset.get_item(tag), RawDataElement), element.keyword
     assert _pydicom_bytes(dataset) == raw
+
+
+@pytest.mark.parametrize(
+    "syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian]
+)
+@pytest.mark.parametrize("charset", [None, "ISO_IR 100"])
+def test_values_set_by_the_engine_encode_to_pydicoms_bytes(
+    tmp_path: Path, syntax: str, charset: str | None
+) -> None:
+    """Decoded values the fast encoder writes itself (one ASCII string, an unsigned
+    number, bytes) and the ones it leaves to pydicom, with odd and even lengths,
+    empty values, non-ASCII text and out-of-range numbers, in every byte order."""
+    dataset = ct_dataset()
+    if charset is None:
+        del dataset.SpecificCharacterSet
+    source = write_file(dataset, tmp_path / "in.dcm", syntax)
+    dataset = read_input(source)
+    dataset.StudyInstanceUID = UID("2.25.123")  # odd UI: NUL padding
+    dataset.SeriesInstanceUID = UID("2.25.1234")
+    dataset.PatientSex = ""  # empty
+    dataset.Modality = "CT"  # CS, even
+    dataset.PatientAge = "049Y"
+    dataset.StudyDate = "2001012"  # odd DA (not valid, written as given)
+    dataset.StudyTime = "101010"
+    dataset.PatientID = "SUBJ-0001-7"  # LO, odd
+    dataset.StationName = "STATION"  # SH, odd
+    dataset.StudyDescription = "Tête"  # non-ASCII LO: pydicom's character sets
+    dataset.InstitutionName = "A\\B"  # two values in one string
+    dataset.ImageComments = "x" * 70_001  # LT beyond 64 KiB: pydicom's
+    dataset.Rows = 512  # US
+    dataset.add_new(0x00091010, "UL", 7)  # a private UL
+    dataset.add_new(0x00091012, "OB", b"\x01\x02\x03")  # odd OB: NUL padding
+    assert _fast_bytes(dataset) == _pydicom_bytes(dataset)
+    dataset.file_meta.ImplementationVersionName = "DEID_1"  # file meta SH, even
+    assert _fast_bytes(dataset) == _pydicom_bytes(dataset)
+    dataset.add_new(0x00091011, "US", 70_000)  # out of range: pydicom's own error
+    with pytest.raises(OSError, match="format requires"):
+        _pydicom_bytes(dataset)
+    with pytest.raises(OSError, match="format requires"):
+        encode_native(dataset)
