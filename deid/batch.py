@@ -214,7 +214,6 @@ class RunState:
         self.salt = b""
         self.done: dict[str, _DoneEntry] = {}
         self._handle: IO[str] | None = None
-        self._unsynced = 0
 
     def load_or_create(self, settings: dict[str, Any]) -> None:
         """Read the state of earlier runs, refusing other settings; or start afresh."""
@@ -293,17 +292,16 @@ class RunState:
             "mtime_ns": stat.st_mtime_ns,
             "record": record.to_dict(),
         }
+        # Flushed, so a crash of this process loses nothing; synced only at the end:
+        # after a power cut, a line that never reached the disk only makes the rerun
+        # write that input again (same pseudonyms, same output name, atomically).
         self._handle.write(json.dumps(line) + "\n")
         self._handle.flush()
-        self._unsynced += 1
-        if self._unsynced >= 64:
-            self.sync()
 
     def sync(self) -> None:
         """Push the list of written inputs to disk."""
         if self._handle is not None:
             os.fsync(self._handle.fileno())
-            self._unsynced = 0
 
     def close(self) -> None:
         """Sync and close."""
