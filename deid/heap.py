@@ -25,8 +25,8 @@ OLDER_THRESHOLDS = (20, 20)
 
 def settle() -> None:
     """Set the objects alive now aside from collection, for the rest of the process
-    (a worker process's set-up)."""
-    gc.collect()
+    (a worker process's set-up). No collection first: it would cost more than the
+    little start-up garbage it could free."""
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
 

@@ -103,9 +103,14 @@ def _ascii(text: str) -> str:
     return folded.replace("\\", " ").strip()
 
 
+_FAKER_PROVIDERS = ["faker.providers.person", "faker.providers.address"]
+"""All the classes use: finding every provider's locale module costs a directory
+listing each, most of a run's start-up otherwise."""
+
+
 @cache
 def _faker(locale: str) -> Faker:
-    fake = Faker(locale)
+    fake = Faker(locale, providers=_FAKER_PROVIDERS)
     # Seeded from the OS, never from anything in the data.
     fake.seed_instance(secrets.randbits(64))
     return fake
