@@ -237,8 +237,21 @@ def encode_native(dataset: FileDataset) -> bytes | None:
     return preamble + b"DICM" + head + body
 
 
+_META_REQUIRED = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012)
+"""Type 1 file meta elements: with these present and not empty, and an Implementation
+Version Name, pydicom's validation adds nothing."""
+
+
 def _encode_file_meta(meta: Dataset) -> bytes | None:
     """What pydicom's ``write_file_meta_info(..., enforce_standard=True)`` writes."""
+    elements = [(tag, element) for tag, element in _in_tag_order(meta) if tag != 0x00020000]
+    if _meta_complete(meta, elements):  # the usual case: a result's, finished by the engine
+        fp = DicomBytesIO()
+        fp.is_implicit_VR, fp.is_little_endian = False, True
+        if not _encode_elements(fp, meta, elements, default_encoding):
+            return None
+        encoded = fp.getvalue()
+        return _GROUP_LENGTH.pack(0x0002, 0x0000, b"UL", 4, len(encoded)) + encoded
     # On a copy, as dcmwrite (whose deep copy keeps the original encoding, so pydicom
     # writes raw elements as they are).
     copy = FileMetaDataset(meta)
@@ -260,6 +273,27 @@ def _encode_file_meta(meta: Dataset) -> bytes | None:
     encoded = fp.getvalue()
     # pydicom then rewrites the group length (first: the lowest tag) with its value
     return _GROUP_LENGTH.pack(0x0002, 0x0000, b"UL", 4, len(encoded) - 12) + encoded[12:]
+
+
+def _meta_complete(meta: Dataset, elements: list[tuple[int, Element]]) -> bool:
+    """True when pydicom would write ``meta`` as it is: explicit VR little endian, the
+    default character set, only group 2, nothing for validation to add."""
+    if meta.original_encoding != (False, True) or (
+        meta.original_character_set != meta._character_set
+    ):
+        return False
+    if any(tag >> 16 != 0x0002 for tag, _ in elements) or 0x00020013 not in meta:
+        return False
+    for tag in _META_REQUIRED:
+        element = meta.get_item(tag)
+        if element is None:
+            return False
+        if isinstance(element, RawDataElement):
+            if not element.length:
+                return False
+        elif element.is_empty:
+            return False
+    return True
 
 
 def _plain_pixels(element: DataElement | RawDataElement) -> bool:

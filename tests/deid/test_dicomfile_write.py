@@ -204,3 +204,23 @@ def test_values_set_by_the_engine_encode_to_pydicoms_bytes(
         _pydicom_bytes(dataset)
     with pytest.raises(OSError, match="format requires"):
         encode_native(dataset)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["no version name", "empty class UID", "no meta version", "with group length"],
+)
+def test_file_meta_is_completed_as_pydicom_completes_it(tmp_path: Path, change: str) -> None:
+    """A finished file meta is written as it is; one pydicom's validation would add to
+    goes the slow way, with the same bytes."""
+    dataset = read_input(write_file(ct_dataset(), tmp_path / "in.dcm"))
+    meta = dataset.file_meta
+    if change == "no version name":
+        del meta.ImplementationVersionName
+    elif change == "empty class UID":
+        meta.ImplementationClassUID = ""
+    elif change == "no meta version":
+        del meta.FileMetaInformationVersion
+    else:
+        meta.FileMetaInformationGroupLength = 12345  # rewritten with the real length
+    assert _fast_bytes(dataset) == _pydicom_bytes(dataset)
