@@ -29,6 +29,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Generator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, closing, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -314,6 +315,41 @@ class RunState:
 # --- the worker ----------------------------------------------------------------------
 
 
+@dataclass
+class StagedChunk:
+    """A chunk's results so far and its outputs staged under temporary names."""
+
+    tasks: list[Task]
+    results: dict[int, TaskResult] = field(default_factory=dict)
+    staged: StagedWrites = field(default_factory=StagedWrites)
+    written: list[tuple[Task, FileRecord]] = field(default_factory=list)
+
+    def sync(self) -> OSError | None:
+        """Push the staged outputs to disk (any thread); the error, if it failed."""
+        return self.staged.sync()
+
+    def place(self, sync_error: OSError | None) -> list[TaskResult]:
+        """Rename the synced outputs into place; every task's result, in order."""
+        try:
+            for (task, record), error in zip(
+                self.written, self.staged.place(sync_error), strict=True
+            ):
+                self.results[task.index] = (
+                    TaskResult(task.index, record) if error is None else _unwritten(task, error)
+                )
+        finally:
+            self.staged.abandon()
+        return [self.results[task.index] for task in self.tasks]
+
+    def abandon(self) -> None:
+        """Remove the staged outputs (the run is stopping)."""
+        self.staged.abandon()
+
+    def stops_the_run(self) -> bool:
+        """True when a result is fatal (the mapping store failed)."""
+        return any(result.fatal is not None for result in self.results.values())
+
+
 class Worker:
     """Builds the rules, the engine and a store connection once; then file by file."""
 
@@ -345,14 +381,21 @@ class Worker:
         quarantined) on its own. Never raises; a failing store ends the chunk with
         a fatal result.
         """
-        results: dict[int, TaskResult] = {}
+        chunk = self.stage_chunk(tasks)
+        return chunk.place(chunk.sync())
+
+    def stage_chunk(self, tasks: list[Task]) -> StagedChunk:
+        """:meth:`process_chunk` up to the sync: outputs staged under temporary names,
+        to be synced (:meth:`StagedChunk.sync`, from any thread) and put in place."""
+        chunk = StagedChunk(tasks)
         waiting: list[tuple[Task, Prepared]] = []
         for task in tasks:
             prepared = self._attempt(task, self.engine.prepare, task.path)
             if isinstance(prepared, TaskResult):
-                results[task.index] = prepared
+                chunk.results[task.index] = prepared
                 if prepared.fatal is not None:
-                    return [results[t.index] for t in tasks if t.index in results]
+                    chunk.tasks = [t for t in tasks if t.index in chunk.results]
+                    return chunk
             else:
                 waiting.append((task, prepared))
         if waiting:
@@ -360,37 +403,22 @@ class Worker:
                 resolved = self.engine.resolve([file for _, file in waiting])
             except Exception as exc:  # every input of the chunk gets its result
                 for task, _ in waiting:
-                    results[task.index] = self._unexpected(task, exc)
+                    chunk.results[task.index] = self._unexpected(task, exc)
             else:
-                tasks_resolved = [task for task, _ in waiting]
-                results.update(self._finish_and_write(tasks_resolved, resolved))
-        return [results[task.index] for task in tasks]
+                for task, file in zip([task for task, _ in waiting], resolved, strict=True):
+                    self._finish(task, file, chunk)
+        return chunk
 
-    def _finish_and_write(
-        self, tasks: list[Task], files: list[Prepared | Quarantined]
-    ) -> dict[int, TaskResult]:
-        """Finish every resolved file; stage the outputs and put them in place together."""
-        results: dict[int, TaskResult] = {}
-        staged = StagedWrites()
-        written: list[tuple[Task, FileRecord]] = []
+    def _finish(self, task: Task, file: Prepared | Quarantined, chunk: StagedChunk) -> None:
+        """Finish one resolved file and stage its output (or record why not)."""
         try:
-            for task, file in zip(tasks, files, strict=True):
-                done = self._attempt(task, self.engine.finish, file)
-                failed = (
-                    done
-                    if isinstance(done, TaskResult)
-                    else self._stage(task, done, staged, written)
-                )
-                if failed is not None:
-                    results[task.index] = failed
-            for (task, record), error in zip(written, staged.commit(), strict=True):
-                if error is None:
-                    results[task.index] = TaskResult(task.index, record)
-                else:
-                    results[task.index] = _unwritten(task, error)
-        finally:
-            staged.abandon()
-        return results
+            done = self._attempt(task, self.engine.finish, file)
+            failed = done if isinstance(done, TaskResult) else self._stage(task, done, chunk)
+        except BaseException:
+            chunk.abandon()
+            raise
+        if failed is not None:
+            chunk.results[task.index] = failed
 
     def _attempt(
         self, task: Task, step: Callable[[_A], _R | Quarantined], argument: _A | Quarantined
@@ -421,13 +449,7 @@ class Worker:
             detail=str(exc),
         )
 
-    def _stage(
-        self,
-        task: Task,
-        result: Deidentified,
-        staged: StagedWrites,
-        written: list[tuple[Task, FileRecord]],
-    ) -> TaskResult | None:
+    def _stage(self, task: Task, result: Deidentified, chunk: StagedChunk) -> TaskResult | None:
         """Encode and stage the output (it goes into place with the chunk's commit);
         the task's result only when it cannot be written."""
         names = OutputNames(
@@ -442,7 +464,7 @@ class Worker:
         if isinstance(encoded, TaskResult):
             return encoded
         try:
-            staged.stage(self.config.output_root / relative, encoded)
+            chunk.staged.stage(self.config.output_root / relative, encoded)
         except OSError as exc:
             return _unwritten(task, exc)
         record = FileRecord(
@@ -452,7 +474,7 @@ class Worker:
             subject_id=result.subject_id,
             unreviewed_text=result.unreviewed_text,
         )
-        written.append((task, record))
+        chunk.written.append((task, record))
         return None
 
     def _quarantine(
@@ -564,12 +586,31 @@ def _context() -> BaseContext:
 def _results_in_process(
     config: BatchConfig, tasks: list[Task]
 ) -> Generator[TaskResult, None, None]:
+    """One worker in this process. While a chunk's outputs are synced to disk (another
+    thread: the sync waits on the disk, not on Python), the next chunk is prepared;
+    the outputs go into place, and their results out, only once synced."""
     worker = Worker(config)
+    unplaced: list[tuple[StagedChunk, Future[OSError | None] | None]] = []
     try:
-        with settled_heap():
-            for chunk in _chunks(tasks, 1):
-                yield from worker.process_chunk(chunk)
+        with settled_heap(), ThreadPoolExecutor(1, thread_name_prefix="deid-sync") as syncer:
+            for tasks_of_chunk in _chunks(tasks, 1):
+                chunk = worker.stage_chunk(tasks_of_chunk)
+                last = chunk.stops_the_run()
+                unplaced.append((chunk, None if last else syncer.submit(chunk.sync)))
+                # Every chunk but the newest goes into place (all of them at the end).
+                while len(unplaced) > (0 if last else 1):
+                    done, syncing = unplaced.pop(0)
+                    yield from done.place(syncing.result() if syncing else done.sync())
+                if last:
+                    return
+            while unplaced:
+                done, syncing = unplaced.pop(0)
+                yield from done.place(syncing.result() if syncing else done.sync())
     finally:
+        for chunk, syncing in unplaced:  # stopped early: these outputs never land
+            if syncing is not None:
+                wait([syncing])
+            chunk.abandon()
         worker.close()
 
 

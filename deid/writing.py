@@ -143,8 +143,10 @@ class StagedWrites:
 
     :meth:`stage` writes each to a temporary name; :meth:`commit` pushes them all to
     disk (one ``syncfs`` of their file system where the platform has it, else one
-    ``fsync`` each), then renames each into place. Until its rename a file is only
-    a temporary one, which a new run removes: a crash leaves whole files or none.
+    ``fsync`` each), then renames each into place; or :meth:`sync` (in another
+    thread, while the next files are prepared) and then :meth:`place`. Until its
+    rename a file is only a temporary one, which a new run removes: a crash leaves
+    whole files or none.
     """
 
     def __init__(self) -> None:
@@ -169,14 +171,26 @@ class StagedWrites:
     def commit(self) -> list[OSError | None]:
         """Sync and rename every staged file; per file, in order, the error if it failed
         (a failed sync fails them all, and their temporary files are removed)."""
-        staged, self._staged = self._staged, []
+        return self.place(self.sync())
+
+    def sync(self) -> OSError | None:
+        """Push every staged file to disk; the error, if it failed. Safe to run in
+        another thread while this one stages the next files elsewhere."""
         try:
-            _sync_all([fd for fd, _, _ in staged])
+            _sync_all([fd for fd, _, _ in self._staged])
         except OSError as exc:
+            return exc
+        return None
+
+    def place(self, sync_error: OSError | None) -> list[OSError | None]:
+        """Rename every staged file into place after :meth:`sync` (or remove them all
+        when it failed); per file, in order, the error if it failed."""
+        staged, self._staged = self._staged, []
+        if sync_error is not None:
             for fd, temp_name, _ in staged:
                 os.close(fd)
                 _discard(temp_name)
-            return [exc] * len(staged)
+            return [sync_error] * len(staged)
         errors: list[OSError | None] = []
         for fd, temp_name, target in staged:
             os.close(fd)

@@ -8,13 +8,23 @@ are what per-file processing gives.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pydicom
 import pytest
 
-from deid.batch import CHUNK_BYTES, CHUNK_FILES, BatchConfig, RuleSettings, Task, Worker, _chunks
+from deid.batch import (
+    CHUNK_BYTES,
+    CHUNK_FILES,
+    BatchConfig,
+    RuleSettings,
+    Task,
+    TaskResult,
+    Worker,
+    _chunks,
+    _results_in_process,
+)
 from deid.corpus import CorpusManifest, generate_corpus
 from deid.engine import Prepared
 from deid.outcome import Deidentified, Quarantined, QuarantineReason
@@ -29,8 +39,14 @@ class _Counting:
     """A real store, with its batch requests counted (and optionally some proposals refused
     or the requests failing, as a full pseudonym space or a lost database would)."""
 
-    def __init__(self, inner: MappingStore, refuse: str | None = None, fail: bool = False) -> None:
-        self.inner, self.refuse, self.fail = inner, refuse, fail
+    def __init__(
+        self,
+        inner: MappingStore,
+        refuse: str | None = None,
+        fail: bool = False,
+        fail_from: int | None = None,
+    ) -> None:
+        self.inner, self.refuse, self.fail, self.fail_from = inner, refuse, fail, fail_from
         self.requests: list[int] = []
 
     def trial_info(self) -> TrialInfo:
@@ -41,7 +57,7 @@ class _Counting:
 
     def get_or_create(self, items: Sequence[PseudonymRequest]) -> list[str | None]:
         self.requests.append(len(items))
-        if self.fail:
+        if self.fail or (self.fail_from is not None and len(self.requests) >= self.fail_from):
             raise StoreUnavailableError("the mapping store test failed: disk I/O error")
         answers = self.inner.get_or_create([i for i in items if i.original != self.refuse])
         refused = iter(answers)
@@ -129,7 +145,11 @@ def test_chunks_are_bounded_by_inputs_and_by_bytes() -> None:
 
 
 def _worker(corpus: CorpusManifest, tmp_path: Path, layout: str = DEFAULT_LAYOUT) -> Worker:
-    config = BatchConfig(
+    return Worker(_config(corpus, tmp_path, layout))
+
+
+def _config(corpus: CorpusManifest, tmp_path: Path, layout: str = DEFAULT_LAYOUT) -> BatchConfig:
+    return BatchConfig(
         input_root=corpus.root,
         output_root=tmp_path / "out",
         quarantine_root=tmp_path / "quarantine",
@@ -137,7 +157,6 @@ def _worker(corpus: CorpusManifest, tmp_path: Path, layout: str = DEFAULT_LAYOUT
         store=StoreSpec("T1", "07", store_path=tmp_path / "vault" / "vault.sqlite"),
         layout=layout,
     )
-    return Worker(config)
 
 
 def _chunk_tasks(corpus: CorpusManifest) -> list[Task]:
@@ -213,3 +232,48 @@ def test_a_full_pseudonym_memory_is_emptied_between_chunks_not_within(
     assert all(isinstance(result, Deidentified) for result in results)
     assert not remembered & set(chunked._pseudonyms) - {w for f in files for w in f.state.wanted}
     assert len({r.study_uid for r in results if isinstance(r, Deidentified)}) == 1
+
+
+def _in_process_with_store_failing_from(
+    corpus: CorpusManifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: int
+) -> Iterator[TaskResult]:
+    """The one-worker runner (chunks of one input here), its real store failing from its
+    ``request``-th batch request on."""
+    built = Worker.__init__
+
+    def failing(self: Worker, config: BatchConfig) -> None:
+        built(self, config)
+        self.engine.store = _Counting(self.engine.store, fail_from=request)
+
+    monkeypatch.setattr(Worker, "__init__", failing)
+    return _results_in_process(_config(corpus, tmp_path), _chunk_tasks(corpus))
+
+
+def _temporary_files(tmp_path: Path) -> list[Path]:
+    return [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(TEMP_PREFIX)]
+
+
+def test_one_worker_reports_every_synced_chunk_before_a_store_failure(
+    corpus: CorpusManifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks are synced while the next is prepared: a failure in the third still
+    comes after the first two, written and in place, and nothing is left staged."""
+    results = list(_in_process_with_store_failing_from(corpus, tmp_path, monkeypatch, 3))
+    statuses = [result.record.status for result in results]
+    assert statuses == [Status.WRITTEN, Status.WRITTEN, Status.FAILED]
+    assert results[-1].fatal is not None
+    assert len(list((tmp_path / "out").rglob("*.dcm"))) == 2
+    assert _temporary_files(tmp_path) == []
+
+
+def test_one_worker_stopped_early_leaves_no_staged_output(
+    corpus: CorpusManifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller stops after the first result (Ctrl-C, a fatal result): the chunk
+    being synced then is not put in place, and its temporary files go."""
+    results = _in_process_with_store_failing_from(corpus, tmp_path, monkeypatch, 99)
+    first = next(results)
+    assert first.record.status is Status.WRITTEN
+    results.close()
+    assert len(list((tmp_path / "out").rglob("*.dcm"))) == 1
+    assert _temporary_files(tmp_path) == []
