@@ -109,8 +109,22 @@ class RuleSettings:
         """The run's rules: profile and options, the default trial recipe, the recipe.
 
         Raises the rules' own errors (unknown option, unreadable or contradicting
-        recipe, bad safe-private file), whose messages say what to fix.
+        recipe, bad safe-private file), whose messages say what to fix. Built once per
+        process for the same settings and file contents (the parent's check, then
+        the worker; forked workers inherit it).
         """
+        try:
+            key = (self, _file_digest(self.recipe), _file_digest(self.safe_private))
+        except OSError:
+            return self._build_rules()  # which says what is wrong with the file
+        built = _BUILT_RULES.get(key)
+        if built is None:
+            built = self._build_rules()
+            _BUILT_RULES.clear()  # one run's rules at a time
+            _BUILT_RULES[key] = built
+        return built
+
+    def _build_rules(self) -> Rules:
         recipe = load_recipe_file(self.recipe, dict(self.variables)) if self.recipe else None
         safe_private = load_safe_private_file(self.safe_private) if self.safe_private else None
         return build_rules(
@@ -143,6 +157,9 @@ class RuleSettings:
             "burned_in_annotation": self.burned_in_annotation,
             "encapsulated_documents": self.encapsulated_documents,
         }
+
+
+_BUILT_RULES: dict[tuple[RuleSettings, str | None, str | None], Rules] = {}
 
 
 def _file_digest(path: Path | None) -> str | None:

@@ -28,6 +28,7 @@ from deid.batch import (
 from deid.corpus import CorpusManifest, generate_corpus
 from deid.engine import Prepared
 from deid.outcome import Deidentified, Quarantined, QuarantineReason
+from deid.profiles.recipe import RecipeError
 from deid.report import Reason, Status
 from deid.store.factory import StoreSpec, StoreUnavailableError
 from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
@@ -277,3 +278,21 @@ def test_one_worker_stopped_early_leaves_no_staged_output(
     results.close()
     assert len(list((tmp_path / "out").rglob("*.dcm"))) == 1
     assert _temporary_files(tmp_path) == []
+
+
+def test_rules_are_built_once_per_settings_and_recipe_content(tmp_path: Path) -> None:
+    """The parent's check and the worker share one build; a changed recipe file is
+    read again, and a missing one still says what is wrong."""
+    recipe = tmp_path / "recipe.txt"
+    recipe.write_text("FORMAT dicom\n%header\nREPLACE StationName SCANNER\n", encoding="utf-8")
+    settings = RuleSettings(recipe=recipe)
+    first = settings.build_rules()
+    assert RuleSettings(recipe=recipe).build_rules() is first
+    recipe.write_text("FORMAT dicom\n%header\nREPLACE StationName OTHER\n", encoding="utf-8")
+    again = settings.build_rules()
+    assert again is not first
+    assert settings.build_rules() is again
+    assert RuleSettings(options=("clean-descriptors",)).build_rules() is not again
+    recipe.unlink()
+    with pytest.raises(RecipeError, match="recipe"):
+        settings.build_rules()
