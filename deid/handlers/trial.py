@@ -82,8 +82,10 @@ class TrialWriter:
             (0x00120062, "CS", "YES"),
             (0x00280303, "CS", markers.temporal),
         )
-        # Items are shared by the results of a run: nothing writes into them.
-        self._codes = tuple(_code_item(code) for code in markers.codes)
+        self._code_values = markers.codes
+        # Items are shared by the results of a run (nothing writes into them), one set
+        # per encoding: their values raw in it, written as they are.
+        self._codes: dict[tuple[bool | None, bool | None], tuple[Dataset, ...]] = {}
 
     def write(
         self,
@@ -105,7 +107,13 @@ class TrialWriter:
         method = list(self._method)
         method += [f[:LO_MAX].rstrip() for f in extra_facts if f[:LO_MAX].rstrip() not in method]
         _put(dataset, 0x00120063, "LO", method if len(method) > 1 else method[0])
-        codes = [*self._codes, _CLEAN_PIXELS] if cleaned_pixels else list(self._codes)
+        encoding = getattr(dataset, "original_encoding", (None, None))
+        items = self._codes.get(encoding)
+        if items is None:
+            items = self._codes[encoding] = tuple(
+                _code_item(code, encoding) for code in self._code_values
+            )
+        codes = [*items, _code_item(_CLEAN_PIXELS, encoding)] if cleaned_pixels else list(items)
         _put(dataset, 0x00120064, "SQ", DicomSequence(codes))
 
 
@@ -147,12 +155,16 @@ def _raw_text(dataset: Dataset, tag: int, vr: str, value: object) -> RawDataElem
     return RawDataElement(BaseTag(tag), vr, len(encoded), encoded, 0, implicit, little, True)
 
 
-def _code_item(code: MethodCodeItem) -> Dataset:
+def _code_item(code: MethodCodeItem, encoding: tuple[bool | None, bool | None]) -> Dataset:
+    """A code item, its (ASCII) values raw in ``encoding`` where there is one."""
     item = Dataset()
-    item.CodeValue = code.value
-    item.CodingSchemeDesignator = code.scheme
-    item.CodeMeaning = code.meaning
+    implicit, little = encoding
+    if implicit is not None and little is not None:
+        item.set_original_encoding(implicit, little, item._character_set)
+    _put(item, 0x00080100, "SH", code.value)
+    _put(item, 0x00080102, "SH", code.scheme)
+    _put(item, 0x00080104, "LO", code.meaning)
     return item
 
 
-_CLEAN_PIXELS = _code_item(MethodCodeItem("113101", "DCM", "Clean Pixel Data Option"))
+_CLEAN_PIXELS = MethodCodeItem("113101", "DCM", "Clean Pixel Data Option")
