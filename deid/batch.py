@@ -79,6 +79,9 @@ CHUNK_FILES = 32
 """Inputs a worker takes at once: their pseudonyms cost one store request."""
 CHUNK_BYTES = 64 << 20
 """A chunk's inputs are in memory together: a chunk stops growing at this many bytes."""
+SYNCS_IN_FLIGHT = 2
+"""One worker in this process: chunks whose outputs may wait for their sync while the
+next is prepared (a slow sync, the disk busy with other writes, then costs no wait)."""
 _A = TypeVar("_A")
 _R = TypeVar("_R")
 
@@ -604,8 +607,9 @@ def _results_in_process(
     config: BatchConfig, tasks: list[Task]
 ) -> Generator[TaskResult, None, None]:
     """One worker in this process. While a chunk's outputs are synced to disk (another
-    thread: the sync waits on the disk, not on Python), the next chunk is prepared;
-    the outputs go into place, and their results out, only once synced."""
+    thread: the sync waits on the disk, not on Python), the next chunks are prepared
+    (:data:`SYNCS_IN_FLIGHT`); the outputs go into place, and their results out, only
+    once synced."""
     worker = Worker(config)
     unplaced: list[tuple[StagedChunk, Future[OSError | None] | None]] = []
     try:
@@ -614,8 +618,8 @@ def _results_in_process(
                 chunk = worker.stage_chunk(tasks_of_chunk)
                 last = chunk.stops_the_run()
                 unplaced.append((chunk, None if last else syncer.submit(chunk.sync)))
-                # Every chunk but the newest goes into place (all of them at the end).
-                while len(unplaced) > (0 if last else 1):
+                # All but the newest chunks go into place (all of them at the end).
+                while len(unplaced) > (0 if last else SYNCS_IN_FLIGHT):
                     done, syncing = unplaced.pop(0)
                     yield from done.place(syncing.result() if syncing else done.sync())
                 if last:
