@@ -622,7 +622,7 @@ def _items_of(step: Step, encodings: tuple[str, ...]) -> Sequence:
             list(encodings) or None,
             raw.value_tell,
         )
-    return step.visit.dataset[step.visit.tag].value
+    return step.visit.dataset[step.visit.key].value
 
 
 def identifier_kind(action: Action, found: Visit) -> IdentifierKind | None:

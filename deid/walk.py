@@ -17,6 +17,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag, private_dictionary_
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pydicom.valuerep import PersonName
 
 Path = tuple[tuple[int, int], ...]
@@ -46,6 +47,13 @@ class Visit:
     def is_raw(self) -> bool:
         """True while the element still holds its undecoded bytes."""
         return isinstance(self.element, RawDataElement)
+
+    @property
+    def key(self) -> BaseTag:
+        """The tag as pydicom keys its datasets: ``dataset[visit.key]`` skips pydicom's
+        conversion of a plain int, which costs more than the lookup itself."""
+        tag = self.element.tag
+        return tag if tag.__class__ is BaseTag else BaseTag(self.tag)
 
     def path_text(self) -> str:
         """``ReferencedImageSequence[0].ReferencedSOPInstanceUID``: for people, no values."""
@@ -99,7 +107,7 @@ def private_creator_of(dataset: Dataset, tag: int) -> str | None:
         creator_tag = (group << 16) | (elem >> 8)
     else:
         return None
-    creator = dataset.get_item(creator_tag, keep_deferred=True)
+    creator = dataset.get_item(BaseTag(creator_tag), keep_deferred=True)
     if creator is None:
         return None
     value = creator.value
@@ -129,7 +137,7 @@ def walk(dataset: Dataset, visit: Callable[[Visit], bool], path: Path = ()) -> N
         if vr == "UN" and creator is None:
             vr = dictionary_vr(tag)  # a standard element sent as UN: its real VR
         if visit(Visit(dataset, tag, vr, _keyword(tag), element, path, creator)) and vr == "SQ":
-            for index, item in enumerate(dataset[tag].value):
+            for index, item in enumerate(dataset[key].value):
                 walk(item, visit, (*path, (tag, index)))
 
 
@@ -166,12 +174,13 @@ def element_text(dataset: Dataset, tag: int) -> str:
     A raw value is read from its bytes (Latin-1, byte for byte: for the UIDs, codes
     and dates this is used for) instead of being converted by pydicom.
     """
-    element = dataset.get_item(tag, keep_deferred=True)
+    key = BaseTag(tag)  # pydicom converts a plain int at a cost: a tag it takes as is
+    element = dataset.get_item(key, keep_deferred=True)
     if element is None:
         return ""
     value = element.value
     if isinstance(element, RawDataElement):
         if isinstance(value, bytes):
             return value.decode("latin-1").strip(" \x00")
-        value = dataset[tag].value
+        value = dataset[key].value
     return value_text(value).strip()

@@ -66,12 +66,12 @@ class Step:
         :class:`DataElement`. Values the handlers make are valid by construction
         (recipe values are checked before): no validation on the hot path.
         """
-        tag, vr, element = self.visit.tag, self.visit.vr, self.visit.element
+        key, vr, element = self.visit.key, self.visit.vr, self.visit.element
         if isinstance(value, str) and isinstance(element, RawDataElement):
             encoded = self._encode(value, vr)
             if encoded is not None:
-                self.visit.dataset[tag] = RawDataElement(
-                    element.tag,
+                self.visit.dataset[key] = RawDataElement(
+                    key,
                     vr,
                     len(encoded),
                     encoded,
@@ -82,7 +82,7 @@ class Step:
                     False,
                 )
                 return
-        self.visit.dataset[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+        self.visit.dataset[key] = DataElement(key, vr, value, validation_mode=config.IGNORE)
 
     def _encode(self, value: str, vr: str) -> bytes | None:
         try:

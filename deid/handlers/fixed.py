@@ -66,7 +66,7 @@ class Remove:
 
     def apply(self, step: Step, state: FileState) -> None:
         """Delete the element."""
-        del step.visit.dataset[step.visit.tag]
+        del step.visit.dataset[step.visit.key]
 
 
 class Empty:

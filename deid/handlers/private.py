@@ -28,7 +28,7 @@ class Uncleanable:
 
     def apply(self, step: Step, state: FileState) -> None:
         """Delete the element."""
-        del step.visit.dataset[step.visit.tag]
+        del step.visit.dataset[step.visit.key]
 
 
 def drop_orphan_creators(creators: list[tuple[Dataset, int]]) -> None:

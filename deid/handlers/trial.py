@@ -132,9 +132,10 @@ def _put(dataset: Dataset, tag: int, vr: str, value: object) -> None:
     # Our own values are valid by construction: no validation on the hot path.
     raw = _raw_text(dataset, tag, vr, value)
     if raw is not None:
-        dataset[tag] = raw
+        dataset[raw.tag] = raw
         return
-    dataset[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+    key = BaseTag(tag)  # pydicom converts a plain int at a cost: a tag it takes as is
+    dataset[key] = DataElement(key, vr, value, validation_mode=config.IGNORE)
 
 
 def _raw_text(dataset: Dataset, tag: int, vr: str, value: object) -> RawDataElement | None:
