@@ -42,7 +42,24 @@ def create_vault_engine(url: str, **kwargs: Any) -> Engine:
         )
         _set_up_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    _set_up_postgresql(engine)
+    return engine
+
+
+def _set_up_postgresql(engine: Engine) -> None:
+    # psycopg prepares a statement on the server after a few executions, and the
+    # server may then keep one generic plan for it. A plan made while ``mappings``
+    # was nearly empty scans the whole table, and it stays cached as the table grows
+    # (until the next ANALYZE): every get-or-create lookup then reads every mapping.
+    # Planning each execution for its parameters keeps the lookups on the unique
+    # index whatever the statistics say; statements are still parsed only once.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET plan_cache_mode = force_custom_plan")
+        cursor.close()
+        dbapi_connection.commit()
 
 
 _WRITER_LOCK = "vault_writer_lock"
