@@ -37,7 +37,7 @@ def _sequential_scans(session: Session) -> int:
     # This transaction's own counters: visible at once, unlike the server-wide ones.
     return int(
         session.execute(
-            text("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'mappings'")
+            text("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = 'mappings'::regclass")
         ).scalar_one()
     )
 

@@ -13,7 +13,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -34,6 +33,7 @@ PATIENT_KIND = "PATIENT"
 """The blind-index namespace of patient keys (subjects, not mappings)."""
 KIND_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 MAX_SUBJECT_ID_ATTEMPTS = 20
+MAX_KEY_VERSION_ATTEMPTS = 3
 
 
 def is_identifying(kind: str) -> bool:
@@ -98,44 +98,50 @@ def get_or_create(
                 f"a proposed pseudonym must be 1 to {MAX_PSEUDONYM_LENGTH} characters"
             )
     cached = runtime.scopes.get((trial_key, site_key))
-    if cached is None or len(items) > mappings_repo.CHUNK:
+    if cached is None:
         trial, site = upload_scope(session, caller, trial_key, site_key)
         require_open(trial)
         runtime.scopes[(trial_key, site_key)] = (trial, site)
-        cipher = trial_cipher(session, runtime, trial)
-        keys = [(item.kind, cipher.blind_index(item.kind, item.original)) for item in items]
-        found = mappings_repo.find_pseudonyms(session, trial.id, list(dict.fromkeys(keys)))
     else:
-        # Ids, salt and settings never change; status and key version are read
-        # fresh, together with the existing mappings, in one round trip.
+        # Ids, salt and settings never change; whether the trial is still open at
+        # this key version is checked by the INSERT itself.
         trial, site = cached
         require_site_uploader(caller, trial, site)
-        cipher = trial_cipher(session, runtime, trial)
-        keys = [(item.kind, cipher.blind_index(item.kind, item.original)) for item in items]
-        state = mappings_repo.find_pseudonyms_and_trial_state(
-            session, trial.id, list(dict.fromkeys(keys))
-        )
-        if state is None:
-            del runtime.scopes[(trial_key, site_key)]
-            raise NotFoundError("trial not found")
-        status, version, found = state
-        trial = replace(trial, status=status, current_key_version=version)
-        if status != TrialStatus.OPEN:
-            del runtime.scopes[(trial_key, site_key)]
-            require_open(trial)
-        cipher = trial_cipher(session, runtime, trial)
-    new: dict[tuple[str, bytes], PseudonymRequest] = {}
+    cipher = trial_cipher(session, runtime, trial)
+    keys = [(item.kind, cipher.blind_index(item.kind, item.original)) for item in items]
+    pending: dict[tuple[str, bytes], PseudonymRequest] = {}
     for key, item in zip(keys, items, strict=True):
-        if key not in found and key not in new:
-            new[key] = item
-    if new:
-        # INSERT ... ON CONFLICT DO NOTHING, then re-read what was not written:
-        # another client mapped the original meanwhile, or the proposal collided.
-        written = _insert_new(session, trial, cipher, new)
+        pending.setdefault(key, item)
+    found: dict[tuple[str, bytes], str] = {}
+    for _ in range(MAX_KEY_VERSION_ATTEMPTS):
+        # INSERT ... ON CONFLICT DO NOTHING first: for new originals (the common
+        # case) that is the whole request. What it did not write is read back:
+        # another client mapped the original first, or the proposal collided, or the
+        # trial is no longer open at the key version this process knew.
+        written = _insert_new(session, trial, cipher, pending)
         found.update(written)
-        skipped = [key for key in new if key not in written]
-        if skipped:
-            found.update(mappings_repo.find_pseudonyms(session, trial.id, skipped))
+        skipped = [key for key in pending if key not in written]
+        if written and not skipped:
+            break
+        state = mappings_repo.find_pseudonyms_and_trial_state(session, trial.id, skipped)
+        if state is None:
+            runtime.scopes.pop((trial_key, site_key), None)
+            raise NotFoundError("trial not found")
+        status, version, existing = state
+        found.update(existing)
+        if status != TrialStatus.OPEN:
+            runtime.scopes.pop((trial_key, site_key), None)
+            require_open(replace(trial, status=status))
+        if version == trial.current_key_version:
+            break  # what is still missing collided with another original's pseudonym
+        # The data key was rotated since this process read the trial: seal the rest
+        # under the new version.
+        trial = replace(trial, current_key_version=version)
+        runtime.scopes[(trial_key, site_key)] = (trial, site)
+        cipher = trial_cipher(session, runtime, trial)
+        pending = {key: pending[key] for key in skipped if key not in existing}
+    else:
+        raise ConflictError("the trial's data key changed during the request; send it again")
     return [found.get(key) for key in keys]
 
 
@@ -145,22 +151,16 @@ def _insert_new(
     cipher: TrialCipher,
     new: dict[tuple[str, bytes], PseudonymRequest],
 ) -> dict[tuple[str, bytes], str]:
-    rows: list[dict[str, Any]] = []
+    rows: list[mappings_repo.NewMapping] = []
     # A fixed insertion order keeps concurrent batches from deadlocking on PostgreSQL.
     for (kind, blind_index), item in sorted(new.items(), key=lambda entry: entry[0]):
         sealed = cipher.encrypt(item.original, mapping_context(kind, blind_index))
         rows.append(
-            {
-                "trial_id": trial.id,
-                "kind": kind,
-                "blind_index": blind_index,
-                "original_ciphertext": sealed.ciphertext,
-                "key_version": sealed.key_version,
-                "pseudonym": item.proposal,
-                "identifying": is_identifying(kind),
-            }
+            mappings_repo.NewMapping(
+                kind, blind_index, sealed.ciphertext, item.proposal, is_identifying(kind)
+            )
         )
-    return mappings_repo.insert_mappings(session, rows)
+    return mappings_repo.insert_mappings(session, trial.id, cipher.current_version, rows)
 
 
 def lookup(
