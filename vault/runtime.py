@@ -64,9 +64,10 @@ class VaultRuntime:
     auth: AuthPolicy
     console: ConsolePolicy = field(default_factory=ConsolePolicy)
     scopes: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
-    """Trial and site rows by (trial key, site key). Their ids, salt and settings never
-    change; status and key version may be stale, so every INSERT of new mappings
-    checks them, and they are re-read whenever it writes less than it was given."""
+    """Each site's trial and site rows, by (trial key, site key): a
+    :class:`vault.services.mappings.UploadScope`. Ids, salt and settings never change;
+    status and key version may be stale, so every INSERT of new mappings checks them,
+    and they are re-read whenever it writes less than it was given."""
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine | None = None) -> VaultRuntime:
