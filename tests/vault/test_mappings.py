@@ -58,6 +58,19 @@ def test_get_or_create_is_idempotent_and_normalized(runtime: VaultRuntime) -> No
         ) == ["2.25.1", None]
 
 
+def test_batches_larger_than_one_statement(runtime: VaultRuntime) -> None:
+    # More rows than one INSERT takes on SQLite (100) and than one look-up reads (400).
+    trial = factories.trial(runtime)
+    up = factories.uploader(runtime, trial)
+    new = [PseudonymRequest("UID", f"1.3.{i}", f"2.25.{i}") for i in range(450)]
+    assert _get_or_create(runtime, up, trial, new) == [f"2.25.{i}" for i in range(450)]
+    again = [PseudonymRequest("UID", f"1.3.{i}", f"2.25.9{i}") for i in range(460)]
+    expected = [f"2.25.{i}" for i in range(450)] + [f"2.25.9{i}" for i in range(450, 460)]
+    for _ in range(2):  # inserting first, then looking up first (the batch met known ones)
+        assert _get_or_create(runtime, up, trial, again) == expected
+    assert _mapping_count(runtime, trial) == 460
+
+
 def test_colliding_proposal_of_identifying_kind_is_refused(runtime: VaultRuntime) -> None:
     trial = factories.trial(runtime)
     up = factories.uploader(runtime, trial)
