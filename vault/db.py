@@ -24,6 +24,8 @@ import migrations
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "vault_read_only"
+PLAN_EACH_TIME = "vault_plan_each_time"
+"""Execution option: on PostgreSQL, plan this statement on every execution."""
 
 
 class DatabaseNotMigratedError(RuntimeError):
@@ -49,17 +51,17 @@ def create_vault_engine(url: str, **kwargs: Any) -> Engine:
 
 def _set_up_postgresql(engine: Engine) -> None:
     # psycopg prepares a statement on the server after a few executions, and the
-    # server may then keep one generic plan for it. A plan made while ``mappings``
-    # was nearly empty scans the whole table, and it stays cached as the table grows
-    # (until the next ANALYZE): every get-or-create lookup then reads every mapping.
-    # Planning each execution for its parameters keeps the lookups on the unique
-    # index whatever the statistics say; statements are still parsed only once.
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("SET plan_cache_mode = force_custom_plan")
-        cursor.close()
-        dbapi_connection.commit()
+    # server may then keep one generic plan for it. A plan made for a lookup while
+    # its table was nearly empty scans the whole table, and stays cached as the table
+    # grows (until the next ANALYZE): every lookup then reads every row. Statements
+    # marked PLAN_EACH_TIME are sent unprepared, so each is planned for its
+    # parameters and the table as it is; every other statement is prepared as usual.
+    @event.listens_for(engine, "do_execute")
+    def _do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+        if not context.execution_options.get(PLAN_EACH_TIME, False):
+            return None
+        cursor.execute(statement, parameters, prepare=False)
+        return True
 
 
 _WRITER_LOCK = "vault_writer_lock"

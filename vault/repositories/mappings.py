@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
+from vault.db import PLAN_EACH_TIME
 from vault.models import Mapping, Subject, Trial, TrialStatus, utcnow
 from vault.repositories.dialect import insert_ignoring_conflicts, insert_ignoring_conflicts_on
 
@@ -46,11 +47,16 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 
 # Built once: the hot path only binds parameters to an already compiled statement.
 # Every column of the unique index (trial_id, kind, blind_index) is constrained, so
-# both databases answer from the index instead of scanning the trial's mappings.
-_FIND_PSEUDONYMS = select(_MAPPINGS.c.kind, _MAPPINGS.c.blind_index, _MAPPINGS.c.pseudonym).where(
-    _MAPPINGS.c.trial_id == bindparam("trial_id"),
-    _MAPPINGS.c.kind.in_(bindparam("kinds", expanding=True)),
-    _MAPPINGS.c.blind_index.in_(bindparam("blind_indexes", expanding=True)),
+# both databases answer from the index instead of scanning the trial's mappings;
+# planned on every execution, so a plan made while the table was small is not kept.
+_FIND_PSEUDONYMS = (
+    select(_MAPPINGS.c.kind, _MAPPINGS.c.blind_index, _MAPPINGS.c.pseudonym)
+    .where(
+        _MAPPINGS.c.trial_id == bindparam("trial_id"),
+        _MAPPINGS.c.kind.in_(bindparam("kinds", expanding=True)),
+        _MAPPINGS.c.blind_index.in_(bindparam("blind_indexes", expanding=True)),
+    )
+    .execution_options(**{PLAN_EACH_TIME: True})
 )
 
 
@@ -97,6 +103,7 @@ _FIND_WITH_TRIAL_STATE = (
         )
     )
     .where(_TRIALS.c.id == bindparam("trial_id"))
+    .execution_options(**{PLAN_EACH_TIME: True})
 )
 
 
@@ -337,14 +344,18 @@ class EnrolledSubject:
     patient_blind_index: bytes
 
 
-_FIND_ENROLLED = select(
-    _SUBJECTS.c.subject_id,
-    _SUBJECTS.c.key_version,
-    _SUBJECTS.c.date_offset_ciphertext,
-    _SUBJECTS.c.patient_blind_index,
-).where(
-    _SUBJECTS.c.trial_id == bindparam("trial_id"),
-    _SUBJECTS.c.patient_blind_index == bindparam("blind_index"),
+_FIND_ENROLLED = (
+    select(
+        _SUBJECTS.c.subject_id,
+        _SUBJECTS.c.key_version,
+        _SUBJECTS.c.date_offset_ciphertext,
+        _SUBJECTS.c.patient_blind_index,
+    )
+    .where(
+        _SUBJECTS.c.trial_id == bindparam("trial_id"),
+        _SUBJECTS.c.patient_blind_index == bindparam("blind_index"),
+    )
+    .execution_options(**{PLAN_EACH_TIME: True})
 )
 
 
