@@ -73,6 +73,16 @@ def subject_context(field: str, blind_index: bytes) -> dict[str, str | int]:
     return {"table": "subjects", "field": field, "blind_index": blind_index.hex()}
 
 
+@dataclass(frozen=True, slots=True)
+class UploadScope:
+    """A site's trial and site rows as this process last read them, and its last batch."""
+
+    trial: TrialRow
+    site: SiteRow
+    read_first: bool = False
+    """The last batch met existing mappings: look the next one up before sealing it."""
+
+
 def get_or_create(
     session: Session,
     runtime: VaultRuntime,
@@ -143,16 +153,6 @@ def get_or_create(
     # predicts the next: that one is looked up before anything is sealed.
     runtime.scopes[scope_key] = replace(scope, read_first=created < distinct)
     return [found.get(key) for key in keys]
-
-
-@dataclass(frozen=True, slots=True)
-class UploadScope:
-    """A site's trial and site rows as this process last read them, and its last batch."""
-
-    trial: TrialRow
-    site: SiteRow
-    read_first: bool = False
-    """The last batch met existing mappings: look the next one up before sealing it."""
 
 
 def _read_back(
