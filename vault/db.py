@@ -24,6 +24,8 @@ import migrations
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "vault_read_only"
+PLAN_EACH_TIME = "vault_plan_each_time"
+"""Execution option: on PostgreSQL, plan this statement on every execution."""
 
 
 class DatabaseNotMigratedError(RuntimeError):
@@ -42,7 +44,24 @@ def create_vault_engine(url: str, **kwargs: Any) -> Engine:
         )
         _set_up_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    _set_up_postgresql(engine)
+    return engine
+
+
+def _set_up_postgresql(engine: Engine) -> None:
+    # psycopg prepares a statement on the server after a few executions, and the
+    # server may then keep one generic plan for it. A plan made for a lookup while
+    # its table was nearly empty scans the whole table, and stays cached as the table
+    # grows (until the next ANALYZE): every lookup then reads every row. Statements
+    # marked PLAN_EACH_TIME are sent unprepared, so each is planned for its
+    # parameters and the table as it is; every other statement is prepared as usual.
+    @event.listens_for(engine, "do_execute")
+    def _do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+        if not context.execution_options.get(PLAN_EACH_TIME, False):
+            return None
+        cursor.execute(statement, parameters, prepare=False)
+        return True
 
 
 _WRITER_LOCK = "vault_writer_lock"

@@ -64,9 +64,10 @@ class VaultRuntime:
     auth: AuthPolicy
     console: ConsolePolicy = field(default_factory=ConsolePolicy)
     scopes: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
-    """Trial and site rows by (trial key, site key). Only their immutable parts (ids,
-    salt, settings) are used from here; status and key version are re-read on every
-    call, in the same statement as the lookup."""
+    """Each site's trial and site rows, by (trial key, site key): a
+    :class:`vault.services.mappings.UploadScope`. Ids, salt and settings never change;
+    status and key version may be stale, so every INSERT of new mappings checks them,
+    and they are re-read whenever it writes less than it was given."""
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine | None = None) -> VaultRuntime:
@@ -90,6 +91,12 @@ class VaultRuntime:
                 settings.console_session_lifetime_seconds,
             ),
         )
+
+    def forget_scopes(self, trial_key: str) -> None:
+        """Drop the cached rows of ``trial_key`` (closed, or its keys destroyed)."""
+        for scope in list(self.scopes):
+            if scope[0] == trial_key:
+                self.scopes.pop(scope, None)
 
     def record_in_own_session(
         self, event: AuditEvent | None, error: VaultError | None = None

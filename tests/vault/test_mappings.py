@@ -1,14 +1,16 @@
 import threading
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from deid.store.protocol import PseudonymRequest
 from tests.vault import factories
+from tests.vault.databases import make_settings
 from vault.authz import Binding
-from vault.errors import ConflictError, InvalidInputError, NotFoundError
-from vault.models import Mapping, Role, Subject
+from vault.errors import ConflictError, GoneError, InvalidInputError, NotFoundError
+from vault.models import Mapping, Role, Subject, Trial
 from vault.runtime import VaultRuntime
 from vault.services import mappings as service
 from vault.services import trials as trial_service
@@ -46,13 +48,27 @@ def test_get_or_create_is_idempotent_and_normalized(runtime: VaultRuntime) -> No
         [
             PseudonymRequest("FULL_NAME", " Doe^John^^", "New^One"),
             PseudonymRequest("UID", "1.2.3", "2.25.2"),
+            PseudonymRequest("UID", "1.2.4", "2.25.3"),
         ],
     )
-    assert again == ["Smith^Ann", "2.25.1"]
+    assert again == ["Smith^Ann", "2.25.1", "2.25.3"]
     with runtime.transaction() as session:
         assert service.lookup(
             session, runtime, up, trial.key, "S01", [("UID", "1.2.3"), ("UID", "9.9")]
         ) == ["2.25.1", None]
+
+
+def test_batches_larger_than_one_statement(runtime: VaultRuntime) -> None:
+    # More rows than one INSERT takes on SQLite (100) and than one look-up reads (400).
+    trial = factories.trial(runtime)
+    up = factories.uploader(runtime, trial)
+    new = [PseudonymRequest("UID", f"1.3.{i}", f"2.25.{i}") for i in range(450)]
+    assert _get_or_create(runtime, up, trial, new) == [f"2.25.{i}" for i in range(450)]
+    again = [PseudonymRequest("UID", f"1.3.{i}", f"2.25.9{i}") for i in range(460)]
+    expected = [f"2.25.{i}" for i in range(450)] + [f"2.25.9{i}" for i in range(450, 460)]
+    for _ in range(2):  # inserting first, then looking up first (the batch met known ones)
+        assert _get_or_create(runtime, up, trial, again) == expected
+    assert _mapping_count(runtime, trial) == 460
 
 
 def test_colliding_proposal_of_identifying_kind_is_refused(runtime: VaultRuntime) -> None:
@@ -120,21 +136,60 @@ def test_enrollment_gives_one_subject_per_patient(runtime: VaultRuntime) -> None
     assert second.subject_id.startswith("S01-0002")
 
 
-def test_closed_trial_takes_no_new_mappings(runtime: VaultRuntime) -> None:
+def _other_process(runtime: VaultRuntime, key_dir: Path) -> VaultRuntime:
+    """A second vault process on the same database, with caches and keys of its own."""
+    url = runtime.engine.url.render_as_string(hide_password=False)
+    return VaultRuntime.from_settings(make_settings(url, key_dir), engine=runtime.engine)
+
+
+def _close(runtime: VaultRuntime, trial: Trial, *, destroy_keys: bool) -> None:
+    with runtime.transaction() as session:
+        trial_service.close_trial(
+            session, runtime, factories.admin(runtime), trial.key, destroy_keys=destroy_keys
+        )
+
+
+def _mapping_count(runtime: VaultRuntime, trial: Trial) -> int:
+    with runtime.transaction() as session:
+        return int(
+            session.scalar(
+                select(func.count()).select_from(Mapping).where(Mapping.trial_id == trial.id)
+            )
+            or 0
+        )
+
+
+def test_closed_trial_takes_no_new_mappings(runtime: VaultRuntime, key_dir: Path) -> None:
     trial = factories.trial(runtime)
     up = factories.uploader(runtime, trial)
     known = _enroll(runtime, up, trial, "MRN-9")
-    # A vault process that served this trial before it closed must notice the close.
-    assert _get_or_create(runtime, up, trial, [PseudonymRequest("UID", "1.4", "2.25.4")])
-    with runtime.transaction() as session:
-        trial_service.close_trial(
-            session, runtime, factories.admin(runtime), trial.key, destroy_keys=False
-        )
-    with pytest.raises(ConflictError, match="closed"):
-        _get_or_create(runtime, up, trial, [PseudonymRequest("UID", "1.5", "2.25.5")])
+    # A vault process that served this trial before another one closed it must
+    # notice the close, for new and known originals alike. (Its last batch met an
+    # existing mapping, so it looks the next one up first; the shredding test below
+    # covers a process that inserts first.)
+    for _ in range(2):
+        assert _get_or_create(runtime, up, trial, [PseudonymRequest("UID", "1.4", "2.25.4")])
+    _close(_other_process(runtime, key_dir), trial, destroy_keys=False)
+    for with_known in (False, True):
+        items = [PseudonymRequest("UID", "1.5", "2.25.5")]
+        items += [PseudonymRequest("UID", "1.4", "x")] if with_known else []
+        with pytest.raises(ConflictError, match="closed"):
+            _get_or_create(runtime, up, trial, items)
+    assert _mapping_count(runtime, trial) == 1
     with pytest.raises(ConflictError, match="closed"):
         _enroll(runtime, up, trial, "MRN-new")
     assert _enroll(runtime, up, trial, "MRN-9").subject_id == known.subject_id
+
+
+def test_trial_shredded_by_another_process_is_gone(runtime: VaultRuntime, key_dir: Path) -> None:
+    trial = factories.trial(runtime)
+    up = factories.uploader(runtime, trial)
+    assert _get_or_create(runtime, up, trial, [PseudonymRequest("UID", "1.6", "2.25.6")])
+    _close(_other_process(runtime, key_dir), trial, destroy_keys=True)
+    for original in ("1.7", "1.6"):  # new and known
+        with pytest.raises(GoneError, match="destroyed"):
+            _get_or_create(runtime, up, trial, [PseudonymRequest("UID", original, "2.25.7")])
+    assert _mapping_count(runtime, trial) == 1
 
 
 def test_random_subject_ids_retry_on_collision(runtime: VaultRuntime) -> None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -26,7 +25,7 @@ from vault.models import MAX_PSEUDONYM_LENGTH, TrialStatus
 from vault.repositories import mappings as mappings_repo
 from vault.repositories import trials as trials_repo
 from vault.runtime import VaultRuntime
-from vault.services.common import AnyTrial, require_open, trial_cipher, upload_scope
+from vault.services.common import SiteRow, TrialRow, require_open, trial_cipher, upload_scope
 from vault.services.trials import trial_config
 from vault.subject_ids import SubjectIdTemplate
 
@@ -34,6 +33,7 @@ PATIENT_KIND = "PATIENT"
 """The blind-index namespace of patient keys (subjects, not mappings)."""
 KIND_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 MAX_SUBJECT_ID_ATTEMPTS = 20
+MAX_KEY_VERSION_ATTEMPTS = 3
 
 
 def is_identifying(kind: str) -> bool:
@@ -73,6 +73,16 @@ def subject_context(field: str, blind_index: bytes) -> dict[str, str | int]:
     return {"table": "subjects", "field": field, "blind_index": blind_index.hex()}
 
 
+@dataclass(frozen=True, slots=True)
+class UploadScope:
+    """A site's trial and site rows as this process last read them, and its last batch."""
+
+    trial: TrialRow
+    site: SiteRow
+    read_first: bool = False
+    """The last batch met existing mappings: look the next one up before sealing it."""
+
+
 def get_or_create(
     session: Session,
     runtime: VaultRuntime,
@@ -97,70 +107,95 @@ def get_or_create(
             raise InvalidInputError(
                 f"a proposed pseudonym must be 1 to {MAX_PSEUDONYM_LENGTH} characters"
             )
-    cached = runtime.scopes.get((trial_key, site_key))
-    if cached is None or len(items) > mappings_repo.CHUNK:
+    scope_key = (trial_key, site_key)
+    scope: UploadScope | None = runtime.scopes.get(scope_key)
+    if scope is None:
         trial, site = upload_scope(session, caller, trial_key, site_key)
         require_open(trial)
-        runtime.scopes[(trial_key, site_key)] = (trial, site)
-        cipher = trial_cipher(session, runtime, trial)
-        keys = [(item.kind, cipher.blind_index(item.kind, item.original)) for item in items]
-        found = mappings_repo.find_pseudonyms(session, trial.id, list(dict.fromkeys(keys)))
+        scope = UploadScope(trial, site)
     else:
-        # Ids, salt and settings never change; status and key version are read
-        # fresh, together with the existing mappings, in one round trip.
-        trial, site = cached
-        require_site_uploader(caller, trial, site)
-        cipher = trial_cipher(session, runtime, trial)
-        keys = [(item.kind, cipher.blind_index(item.kind, item.original)) for item in items]
-        state = mappings_repo.find_pseudonyms_and_trial_state(
-            session, trial.id, list(dict.fromkeys(keys))
-        )
-        if state is None:
-            del runtime.scopes[(trial_key, site_key)]
-            raise NotFoundError("trial not found")
-        status, version, found = state
-        trial = replace(trial, status=status, current_key_version=version)
-        if status != TrialStatus.OPEN:
-            del runtime.scopes[(trial_key, site_key)]
-            require_open(trial)
-        cipher = trial_cipher(session, runtime, trial)
-    new: dict[tuple[str, bytes], PseudonymRequest] = {}
+        require_site_uploader(caller, scope.trial, scope.site)
+    cipher = trial_cipher(session, runtime, scope.trial)
+    keys = [(item.kind, cipher.blind_index(item.kind, item.original)) for item in items]
+    pending: dict[tuple[str, bytes], PseudonymRequest] = {}
     for key, item in zip(keys, items, strict=True):
-        if key not in found and key not in new:
-            new[key] = item
-    if new:
-        # INSERT ... ON CONFLICT DO NOTHING, then re-read what was not written:
-        # another client mapped the original meanwhile, or the proposal collided.
-        written = _insert_new(session, trial, cipher, new)
+        pending.setdefault(key, item)
+    distinct, created = len(pending), 0
+    found: dict[tuple[str, bytes], str] = {}
+    read_first = scope.read_first or not pending
+    for _ in range(MAX_KEY_VERSION_ATTEMPTS):
+        if read_first:
+            scope, existing = _read_back(session, runtime, scope_key, scope, list(pending))
+            found.update(existing)
+            pending = {key: item for key, item in pending.items() if key not in existing}
+        # INSERT ... ON CONFLICT DO NOTHING, which also checks that the trial is open
+        # at the key version this process knows: for new originals that is the whole
+        # request. What it did not write is read back: another client mapped the
+        # original first, or the proposal collided, or the trial changed.
+        written = _insert_new(session, runtime, scope.trial, pending)
         found.update(written)
-        skipped = [key for key in new if key not in written]
-        if skipped:
-            found.update(mappings_repo.find_pseudonyms(session, trial.id, skipped))
+        created += len(written)
+        skipped = [key for key in pending if key not in written]
+        if not skipped:
+            break
+        version = scope.trial.current_key_version
+        scope, existing = _read_back(session, runtime, scope_key, scope, skipped)
+        found.update(existing)
+        if scope.trial.current_key_version == version:
+            break  # what is still missing collided with another original's pseudonym
+        # The data key was rotated since this process read the trial: seal the rest
+        # under the new version.
+        pending = {key: pending[key] for key in skipped if key not in existing}
+        read_first = False
+    else:
+        raise ConflictError("the trial's data key changed during the request; send it again")
+    # A batch that met existing mappings (a re-run, another worker's originals)
+    # predicts the next: that one is looked up before anything is sealed.
+    runtime.scopes[scope_key] = replace(scope, read_first=created < distinct)
     return [found.get(key) for key in keys]
+
+
+def _read_back(
+    session: Session,
+    runtime: VaultRuntime,
+    scope_key: tuple[str, str],
+    scope: UploadScope,
+    keys: list[tuple[str, bytes]],
+) -> tuple[UploadScope, dict[tuple[str, bytes], str]]:
+    """The existing pseudonyms of ``keys``, and the scope with the trial's fresh state.
+
+    Refuses (and forgets the scope) when the trial is gone, closed or shredded.
+    """
+    state = mappings_repo.find_pseudonyms_and_trial_state(session, scope.trial.id, keys)
+    if state is None:
+        runtime.scopes.pop(scope_key, None)
+        raise NotFoundError("trial not found")
+    status, version, existing = state
+    if status != TrialStatus.OPEN:
+        runtime.scopes.pop(scope_key, None)
+        require_open(replace(scope.trial, status=status))
+    if version != scope.trial.current_key_version:
+        scope = replace(scope, trial=replace(scope.trial, current_key_version=version))
+    return scope, existing
 
 
 def _insert_new(
     session: Session,
-    trial: AnyTrial,
-    cipher: TrialCipher,
+    runtime: VaultRuntime,
+    trial: TrialRow,
     new: dict[tuple[str, bytes], PseudonymRequest],
 ) -> dict[tuple[str, bytes], str]:
-    rows: list[dict[str, Any]] = []
+    cipher = trial_cipher(session, runtime, trial)
+    rows: list[mappings_repo.NewMapping] = []
     # A fixed insertion order keeps concurrent batches from deadlocking on PostgreSQL.
     for (kind, blind_index), item in sorted(new.items(), key=lambda entry: entry[0]):
         sealed = cipher.encrypt(item.original, mapping_context(kind, blind_index))
         rows.append(
-            {
-                "trial_id": trial.id,
-                "kind": kind,
-                "blind_index": blind_index,
-                "original_ciphertext": sealed.ciphertext,
-                "key_version": sealed.key_version,
-                "pseudonym": item.proposal,
-                "identifying": is_identifying(kind),
-            }
+            mappings_repo.NewMapping(
+                kind, blind_index, sealed.ciphertext, item.proposal, is_identifying(kind)
+            )
         )
-    return mappings_repo.insert_mappings(session, rows)
+    return mappings_repo.insert_mappings(session, trial.id, cipher.current_version, rows)
 
 
 def lookup(

@@ -160,6 +160,7 @@ def close_trial(
     else:
         trial.status = TrialStatus.CLOSED.value
     trial.closed_at = trial.closed_at or utcnow()
+    runtime.forget_scopes(trial.key)
     session.flush()
     record(
         session,
