@@ -132,7 +132,8 @@ def _interleaved(
 ) -> dict[str, dict[str, Any]]:
     """The floor and every worker count, measured in turns ``repeat`` times; the fastest
     of each. In turns, so that a slower spell of the machine (another program, the
-    disk writing back) costs the floor and the runs alike, not whichever ran then."""
+    disk writing back) costs the floor and the runs alike, not whichever ran then;
+    each round starts one further along."""
     configs: dict[str, tuple[str, Path, list[str], tuple[Path, ...]]] = {
         "floor": ("floor", work / "floor", [], ())
     }
@@ -145,8 +146,13 @@ def _interleaved(
             (vault,),
         )
     best: dict[str, dict[str, Any]] = {}
-    for _ in range(repeat):
-        for name, (kind, out, extra, fresh) in configs.items():
+    names = list(configs)
+    for round_number in range(repeat):
+        # Each round starts with the next configuration: none is always the first
+        # (or the last) after the machine has rested.
+        turn = round_number % len(names)
+        for name in names[turn:] + names[:turn]:
+            kind, out, extra, fresh = configs[name]
             result = _measure(kind, corpus, out, extra, 1, fresh)
             if name not in best or result["seconds"] < best[name]["seconds"]:
                 best[name] = result
