@@ -18,6 +18,7 @@ import os
 import platform
 import pstats
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -146,6 +147,7 @@ def _interleaved(
             (vault,),
         )
     best: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, list[float]] = {name: [] for name in configs}
     names = list(configs)
     for round_number in range(repeat):
         # Each round starts with the next configuration: none is always the first
@@ -154,10 +156,12 @@ def _interleaved(
         for name in names[turn:] + names[:turn]:
             kind, out, extra, fresh = configs[name]
             result = _measure(kind, corpus, out, extra, 1, fresh)
+            seconds[name].append(result["seconds"])
             if name not in best or result["seconds"] < best[name]["seconds"]:
                 best[name] = result
-    for result in best.values():
+    for name, result in best.items():
         result["repeats"] = repeat
+        result["seconds_by_round"] = seconds[name]
     return best
 
 
@@ -235,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{'CPU ms/file':>11}  {'peak RSS MB (parent/worker)':>27}  quarantined")  # fmt: skip
         for r in runs:
             r["ratio_to_floor"] = r["files_per_second"] / floor_rate
+            # The floor's time over the run's, round by round: what a drifting machine
+            # (this VM's disk, mostly) moves least.
+            r["ratio_to_floor_by_round"] = [
+                f / s for f, s in zip(floor["seconds_by_round"], r["seconds_by_round"], strict=True)
+            ]
             r["speedup"] = r["files_per_second"] / one if one else None
             speedup = f"{r['speedup']:8.2f}" if r["speedup"] else f"{'-':>8}"
             print(
@@ -243,6 +252,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['peak_rss_mb']:13.0f} / {r['peak_rss_worker_mb']:<11.0f}  "
                 f"{r['summary']['quarantined']}"
             )
+
+        if args.repeat > 1:
+            for r in runs:
+                low, *_, high = by_round = sorted(r["ratio_to_floor_by_round"])
+                print(
+                    f"{r['workers']} worker(s), x floor round by round: median "
+                    f"{statistics.median(by_round):.2f} (from {low:.2f} to {high:.2f})"
+                )
 
         served = None
         if args.store == "vault":
