@@ -265,8 +265,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.store == "vault":
             from bench.vault_store import measure_vault
 
+            def embedded(count: int) -> tuple[list[str], Path]:
+                folder = work / f"vault-{count}"
+                return _run_arguments(store, folder, count), folder
+
             served = measure_vault(
-                _measure, corpus, work, runs, args.repeat, args.vault_server_workers
+                _measure, corpus, work, runs, args.repeat, args.vault_server_workers, embedded
             )
         profile_text = _profile_one_worker(corpus, work, store) if args.profile else None
         result = {

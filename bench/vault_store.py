@@ -12,6 +12,8 @@ Target (issue 3): vault/embedded >= 0.8.
 from __future__ import annotations
 
 import io
+import shutil
+import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
@@ -60,8 +62,10 @@ class Vault:
 
 @contextmanager
 def served_vault(work: Path, workers: int = 1) -> Iterator[Vault]:
-    """Initialize a vault on a SQLite file in ``work`` and serve it until the block ends."""
-    work.mkdir(parents=True, exist_ok=True)
+    """Initialize a vault on a SQLite file in ``work`` and serve it until the block ends
+    (a vault left there by an earlier benchmark in the same ``--work-dir`` goes first)."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     url = f"sqlite:///{work / 'vault.db'}"
     printed = io.StringIO()
     with redirect_stdout(io.StringIO()):
@@ -88,29 +92,45 @@ def measure_vault(
     embedded_runs: list[dict[str, Any]],
     repeat: int,
     server_workers: int = 1,
+    embedded_arguments: Callable[[int], tuple[list[str], Path]] | None = None,
 ) -> list[dict[str, Any]]:
-    """``deid run --vault`` for each worker count of ``embedded_runs``; print the ratios."""
+    """``deid run --vault`` for each worker count of ``embedded_runs``; print the ratios.
+
+    With ``embedded_arguments`` (worker count -> ``deid run`` arguments of the embedded
+    store and its folder), each vault run is paired with an embedded run measured just
+    before it, and the ratio is the median of the pairs': the machine's slower spells
+    then cost both alike. Without, the ratio is to ``embedded_runs``' rates.
+    """
     results = []
     with served_vault(work / "served-vault", server_workers) as vault:
         for embedded in embedded_runs:
             count = embedded["workers"]
             best: dict[str, Any] | None = None
+            pairs: list[float] = []
             for _ in range(repeat):  # a new trial each time: every run starts empty
+                if embedded_arguments is not None:
+                    arguments, folder = embedded_arguments(count)
+                    out = work / f"out-{count}"
+                    alongside = measure("run", corpus, out, arguments, 1, (folder,))
                 trial, token_file = vault.new_trial()
                 arguments = ["--profile", "basic", "--workers", str(count), "--trial", trial]
                 arguments += ["--site", "01", "--vault", vault.server.base]
                 arguments += ["--token-file", str(token_file)]
                 result = measure("run", corpus, work / f"vault-out-{count}", arguments)
+                if embedded_arguments is not None:
+                    pairs.append(alongside["seconds"] / result["seconds"])
                 if best is None or result["seconds"] < best["seconds"]:
                     best = result
             assert best is not None
             rate = best["files"] / best["seconds"]
+            ratio = statistics.median(pairs) if pairs else rate / embedded["files_per_second"]
             results.append(
                 {
                     "workers": count,
                     "files_per_second": rate,
                     "embedded_files_per_second": embedded["files_per_second"],
-                    "ratio_to_embedded": rate / embedded["files_per_second"],
+                    "ratio_to_embedded": ratio,
+                    "ratio_to_embedded_by_round": pairs,
                     "cpu_ms_per_file": 1000 * best["cpu_seconds"] / best["files"],
                     "server_workers": server_workers,
                     "repeats": repeat,
@@ -118,7 +138,8 @@ def measure_vault(
                 }
             )
     print(f"vault over HTTP on loopback (uvicorn, {server_workers} worker(s), SQLite):")
-    print(f"{'workers':>7}  {'embedded':>8}  {'vault':>8}  {'vault/embedded':>14}  files/s")
+    print(f"{'workers':>7}  {'embedded':>8}  {'vault':>8}  {'vault/embedded':>14}")
+    print("(files/s, the fastest of each; the ratio is the median of paired runs)")
     for r in results:
         print(
             f"{r['workers']:7d}  {r['embedded_files_per_second']:8.1f}  "
