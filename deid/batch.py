@@ -28,7 +28,7 @@ import secrets
 import signal
 import sys
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, closing, suppress
 from dataclasses import dataclass, field, replace
@@ -337,12 +337,17 @@ class RunState:
 
 @dataclass
 class StagedChunk:
-    """A chunk's results so far and its outputs staged under temporary names."""
+    """A chunk on its way: inputs prepared, resolved, then outputs staged under
+    temporary names; the results so far."""
 
     tasks: list[Task]
     results: dict[int, TaskResult] = field(default_factory=dict)
     staged: StagedWrites = field(default_factory=StagedWrites)
     written: list[tuple[Task, FileRecord]] = field(default_factory=list)
+    waiting: list[tuple[Task, Prepared]] = field(default_factory=list)
+    """Inputs prepared, waiting for the store's answers."""
+    resolved: list[Prepared | Quarantined] | None = None
+    """The store's answers were given (or a file's pseudonyms ran out)."""
 
     def sync(self) -> OSError | None:
         """Push the staged outputs to disk (any thread); the error, if it failed."""
@@ -407,27 +412,47 @@ class Worker:
     def stage_chunk(self, tasks: list[Task]) -> StagedChunk:
         """:meth:`process_chunk` up to the sync: outputs staged under temporary names,
         to be synced (:meth:`StagedChunk.sync`, from any thread) and put in place."""
+        chunk = self.prepare_chunk(tasks)
+        self.resolve_chunk(chunk)
+        self.finish_chunk(chunk)
+        return chunk
+
+    def prepare_chunk(self, tasks: list[Task]) -> StagedChunk:
+        """Read, plan and collect each input (enrolling new patients); a fatal result
+        (the store failed) ends the chunk there."""
         chunk = StagedChunk(tasks)
-        waiting: list[tuple[Task, Prepared]] = []
         for task in tasks:
             prepared = self._attempt(task, self.engine.prepare, task.path)
             if isinstance(prepared, TaskResult):
                 chunk.results[task.index] = prepared
                 if prepared.fatal is not None:
                     chunk.tasks = [t for t in tasks if t.index in chunk.results]
+                    chunk.waiting = []
                     return chunk
             else:
-                waiting.append((task, prepared))
-        if waiting:
-            try:
-                resolved = self.engine.resolve([file for _, file in waiting])
-            except Exception as exc:  # every input of the chunk gets its result
-                for task, _ in waiting:
-                    chunk.results[task.index] = self._unexpected(task, exc)
-            else:
-                for task, file in zip([task for task, _ in waiting], resolved, strict=True):
-                    self._finish(task, file, chunk)
+                chunk.waiting.append((task, prepared))
         return chunk
+
+    def resolve_chunk(self, chunk: StagedChunk) -> None:
+        """Ask the store for every pseudonym of the prepared chunk at once. May run in a
+        second thread while this worker prepares the next chunk: the engine's answers
+        and its preparation share nothing, and the store takes one call at a time."""
+        if not chunk.waiting:
+            return
+        try:
+            chunk.resolved = self.engine.resolve([file for _, file in chunk.waiting])
+        except Exception as exc:  # every input of the chunk gets its result
+            for task, _ in chunk.waiting:
+                chunk.results[task.index] = self._unexpected(task, exc)
+            chunk.waiting = []
+
+    def finish_chunk(self, chunk: StagedChunk) -> None:
+        """Finish and stage each resolved input of the chunk."""
+        if chunk.resolved is None:
+            return
+        for (task, _), file in zip(chunk.waiting, chunk.resolved, strict=True):
+            self._finish(task, file, chunk)
+        chunk.waiting, chunk.resolved = [], None  # the datasets go; the outputs are staged
 
     def _finish(self, task: Task, file: Prepared | Quarantined, chunk: StagedChunk) -> None:
         """Finish one resolved file and stage its output (or record why not)."""
@@ -606,33 +631,73 @@ def _context() -> BaseContext:
 def _results_in_process(
     config: BatchConfig, tasks: list[Task]
 ) -> Generator[TaskResult, None, None]:
-    """One worker in this process. While a chunk's outputs are synced to disk (another
-    thread: the sync waits on the disk, not on Python), the next chunks are prepared
-    (:data:`SYNCS_IN_FLIGHT`); the outputs go into place, and their results out, only
-    once synced."""
+    """One worker in this process, with its waits overlapped: while another process
+    answers one chunk's pseudonyms (a vault: a round trip) the next chunk is
+    prepared, and while a chunk's outputs are synced to disk (:data:`SYNCS_IN_FLIGHT`)
+    the next ones are prepared and finished; each in a thread of its own, as both
+    wait outside Python (the embedded store answers in Python, in this thread).
+    Outputs go into place, and their results out, in order and only once synced."""
     worker = Worker(config)
+    overlap = config.store.answers_from_afar
+    asking: list[tuple[StagedChunk, Future[None]]] = []
     unplaced: list[tuple[StagedChunk, Future[OSError | None] | None]] = []
     try:
-        with settled_heap(), ThreadPoolExecutor(1, thread_name_prefix="deid-sync") as syncer:
-            for tasks_of_chunk in _chunks(tasks, 1):
-                chunk = worker.stage_chunk(tasks_of_chunk)
+        with (
+            settled_heap(),
+            ThreadPoolExecutor(1, thread_name_prefix="deid-store") as asker,
+            ThreadPoolExecutor(1, thread_name_prefix="deid-sync") as syncer,
+        ):
+
+            def finish_answered() -> bool:
+                """Finish the chunk the store has answered; True when it ends the run."""
+                chunk, asked = asking.pop(0)
+                asked.result()
+                worker.finish_chunk(chunk)
                 last = chunk.stops_the_run()
                 unplaced.append((chunk, None if last else syncer.submit(chunk.sync)))
-                # All but the newest chunks go into place (all of them at the end).
-                while len(unplaced) > (0 if last else SYNCS_IN_FLIGHT):
-                    done, syncing = unplaced.pop(0)
-                    yield from done.place(syncing.result() if syncing else done.sync())
-                if last:
+                return last
+
+            def placed(keep: int) -> Iterator[TaskResult]:
+                while len(unplaced) > keep:
+                    chunk, syncing = unplaced.pop(0)
+                    yield from chunk.place(syncing.result() if syncing else chunk.sync())
+
+            for tasks_of_chunk in _chunks(tasks, 1):
+                chunk = worker.prepare_chunk(tasks_of_chunk)
+                if asking and finish_answered():
+                    yield from placed(0)  # the run stops: this chunk is not reported
                     return
-            while unplaced:
-                done, syncing = unplaced.pop(0)
-                yield from done.place(syncing.result() if syncing else done.sync())
+                if chunk.stops_the_run():
+                    unplaced.append((chunk, None))
+                    yield from placed(0)
+                    return
+                if overlap:
+                    asking.append((chunk, asker.submit(worker.resolve_chunk, chunk)))
+                else:  # answered in this process, in Python: nothing to gain
+                    worker.resolve_chunk(chunk)
+                    asking.append((chunk, _answered()))
+                    if finish_answered():
+                        yield from placed(0)
+                        return
+                yield from placed(SYNCS_IN_FLIGHT)
+            if asking:
+                finish_answered()
+            yield from placed(0)
     finally:
+        for chunk, asked in asking:  # stopped early: never finished, nothing staged
+            wait([asked])
+            chunk.abandon()
         for chunk, syncing in unplaced:  # stopped early: these outputs never land
             if syncing is not None:
                 wait([syncing])
             chunk.abandon()
         worker.close()
+
+
+def _answered() -> Future[None]:
+    done: Future[None] = Future()
+    done.set_result(None)
+    return done
 
 
 def _results_in_pool(

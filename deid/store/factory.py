@@ -23,6 +23,7 @@ instead of quarantining every file for a reason that is not the file's fault.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,42 +75,52 @@ def open_embedded(
 
 
 class FailClosedStore:
-    """A :class:`MappingStore` whose failures all become :class:`StoreUnavailableError`."""
+    """A :class:`MappingStore` whose failures all become :class:`StoreUnavailableError`.
+
+    One call at a time: a worker may ask the store for one chunk's pseudonyms in a
+    second thread while it enrolls the next chunk's patients (database sessions and
+    connections are not shared between threads).
+    """
 
     def __init__(self, inner: MappingStore, name: str) -> None:
         self._inner = inner
         self._name = name
+        self._lock = threading.Lock()
 
     def _failed(self, exc: Exception) -> StoreUnavailableError:
         return StoreUnavailableError(f"the mapping store {self._name} failed: {_describe(exc)}")
 
     def trial_info(self) -> TrialInfo:
         """The trial and site the store is bound to."""
-        try:
-            return self._inner.trial_info()
-        except Exception as exc:
-            raise self._failed(exc) from None
+        with self._lock:
+            try:
+                return self._inner.trial_info()
+            except Exception as exc:
+                raise self._failed(exc) from None
 
     def enroll(self, patient_key: str) -> Enrollment:
         """Find or enroll the patient."""
-        try:
-            return self._inner.enroll(patient_key)
-        except Exception as exc:
-            raise self._failed(exc) from None
+        with self._lock:
+            try:
+                return self._inner.enroll(patient_key)
+            except Exception as exc:
+                raise self._failed(exc) from None
 
     def get_or_create(self, items: Sequence[PseudonymRequest]) -> list[str | None]:
         """Answer a batch of pseudonym requests."""
-        try:
-            return self._inner.get_or_create(items)
-        except Exception as exc:
-            raise self._failed(exc) from None
+        with self._lock:
+            try:
+                return self._inner.get_or_create(items)
+            except Exception as exc:
+                raise self._failed(exc) from None
 
     def close(self) -> None:
         """Close the wrapped store."""
-        try:
-            self._inner.close()
-        except Exception as exc:
-            raise self._failed(exc) from None
+        with self._lock:
+            try:
+                self._inner.close()
+            except Exception as exc:
+                raise self._failed(exc) from None
 
 
 class _StoreManager(BaseManager):
@@ -184,6 +195,12 @@ class StoreSpec:
     """The run-scoped store's proxy (``--anonymize``)."""
     vault: VaultTarget | None = None
     """A deployed vault (``--vault``)."""
+
+    @property
+    def answers_from_afar(self) -> bool:
+        """True when another process answers (a deployed vault, the run's shared
+        store): waiting for it leaves this one idle, so the wait can be overlapped."""
+        return self.vault is not None or self.shared_proxy is not None
 
     def identity(self) -> str | None:
         """Which store this is, as compared between runs into one OUTPUT."""

@@ -9,6 +9,7 @@ are what per-file processing gives.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pydicom
@@ -235,6 +236,16 @@ def test_a_full_pseudonym_memory_is_emptied_between_chunks_not_within(
     assert len({r.study_uid for r in results if isinstance(r, Deidentified)}) == 1
 
 
+@pytest.fixture(params=["in turn", "overlapped"])
+def store_requests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The one-worker runner asks the store in its own thread (the embedded store) or
+    in a second one while it prepares the next chunk (a store in another process);
+    the embedded store is asked the second way here too, as if it were far."""
+    if request.param == "overlapped":
+        monkeypatch.setattr(StoreSpec, "answers_from_afar", property(lambda self: True))
+    return str(request.param)
+
+
 def _in_process_with_store_failing_from(
     corpus: CorpusManifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: int
 ) -> Iterator[TaskResult]:
@@ -255,7 +266,7 @@ def _temporary_files(tmp_path: Path) -> list[Path]:
 
 
 def test_one_worker_reports_every_synced_chunk_before_a_store_failure(
-    corpus: CorpusManifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: CorpusManifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_requests: str
 ) -> None:
     """Chunks are synced while the next is prepared: a failure in the third still
     comes after the first two, written and in place, and nothing is left staged."""
@@ -268,7 +279,7 @@ def test_one_worker_reports_every_synced_chunk_before_a_store_failure(
 
 
 def test_one_worker_stopped_early_leaves_no_staged_output(
-    corpus: CorpusManifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: CorpusManifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_requests: str
 ) -> None:
     """The caller stops after the first result (Ctrl-C, a fatal result): the chunk
     being synced then is not put in place, and its temporary files go."""
@@ -296,3 +307,25 @@ def test_rules_are_built_once_per_settings_and_recipe_content(tmp_path: Path) ->
     recipe.unlink()
     with pytest.raises(RecipeError, match="recipe"):
         settings.build_rules()
+
+
+def test_one_worker_with_overlapped_store_requests_writes_what_one_by_one_writes(
+    corpus: CorpusManifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same pseudonyms and outputs whether the store is asked in turn or while the
+    next chunk is prepared (every input of a run of five, chunks of one)."""
+    outputs = {}
+    for mode in ("in turn", "overlapped"):
+        if mode == "overlapped":
+            monkeypatch.setattr(StoreSpec, "answers_from_afar", property(lambda self: True))
+        config = _config(corpus, tmp_path / mode)
+        config = replace(config, store=replace(config.store, store_path=tmp_path / "vault.db"))
+        results = list(_results_in_process(config, _chunk_tasks(corpus)))
+        assert [r.record.status for r in results] == [Status.WRITTEN] * 5
+        outputs[mode] = sorted(
+            str(path.relative_to(tmp_path / mode / "out"))
+            for path in (tmp_path / mode / "out").rglob("*.dcm")
+        )
+        assert _temporary_files(tmp_path / mode) == []
+    assert outputs["in turn"] == outputs["overlapped"]
+    assert len(outputs["overlapped"]) == 5
