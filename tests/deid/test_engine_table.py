@@ -104,6 +104,11 @@ def value_for(row: Row, index: int, cleaned_prefix: str | None) -> object:
         if vr == "UR":
             return f"http://example.org/{text}"
         return f"{cleaned_prefix} {text}" if cleaned_prefix and vr not in ("CS", "AE") else text
+    if tag == 0x00100030:
+        # Decades before the file's other dates, as in life: a date moved by the
+        # patient's offset could otherwise land on it, and the guard rightly refuses
+        # a result showing the birth date, whatever put it there.
+        return (date(1950, 1, 1) + timedelta(days=index)).strftime("%Y%m%d")
     if vr == "DA":
         return (date(2019, 1, 1) + timedelta(days=index)).strftime("%Y%m%d")
     if vr == "DT":
