@@ -8,7 +8,9 @@ inputs in chunks (:data:`CHUNK_FILES`, :data:`CHUNK_BYTES`): each input is read
 (read-only), planned and collected; the store answers the whole chunk's pseudonyms
 in one request; then each is finished, named from its new identifiers and staged,
 or its input copied to the quarantine folder with the reason; the staged outputs
-are synced together and renamed into place.
+are synced together and renamed into place. One worker runs in the parent process
+and overlaps its waits with the next chunk's work: the sync (another thread), and
+a vault's answer (another thread, when the store is another process).
 
 Resuming: ``OUTPUT/.deid/`` holds the run's settings, the salt of the input hashes
 and one line per written input (hash of its relative path, size, modification
