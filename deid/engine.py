@@ -73,6 +73,7 @@ from deid.outcome import Deidentified, Outcome, Quarantined, QuarantineError, Qu
 from deid.profiles import Option, Rules
 from deid.pseudo import get_class
 from deid.store.protocol import (
+    MAX_ORIGINAL_LENGTH,
     Enrollment,
     MappingStore,
     PseudonymCollisionError,
@@ -434,6 +435,8 @@ class Engine:
 
     def _collect(self, dataset: FileDataset, plan: _Plan) -> FileState:
         key = patient_key(dataset)
+        if len(key) > MAX_ORIGINAL_LENGTH:
+            raise _too_long("the patient's identity (Patient ID or Patient's Name)")
         enrollment = self._enrollments.get(key)
         if enrollment is None:
             enrollment = self.store.enroll(key)
@@ -457,6 +460,9 @@ class Engine:
                     state.moving_times[place] = current.text()
         except _DECODING_ERRORS as exc:
             raise _malformed(exc, current) from None
+        for wanted_kind, original in state.wanted:
+            if len(original) > MAX_ORIGINAL_LENGTH:
+                raise _too_long(f"a value to be replaced by a {wanted_kind} pseudonym")
         return state
 
     def _resolve(self, files: list[Prepared]) -> None:
@@ -673,6 +679,14 @@ def _malformed(exc: BaseException, step: Step | None = None) -> QuarantineError:
         QuarantineReason.MALFORMED,
         f"a value{where} cannot be decoded ({type(exc).__name__}); the file is damaged "
         "or does not follow its VRs",
+    )
+
+
+def _too_long(what: str) -> QuarantineError:
+    return QuarantineError(
+        QuarantineReason.VALUE_TOO_LONG,
+        f"{what} is longer than {MAX_ORIGINAL_LENGTH} characters, far beyond any valid "
+        "value; the mapping store takes none that long",
     )
 
 

@@ -22,6 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+MAX_ORIGINAL_LENGTH = 10240
+"""The longest patient key or original a vault takes by default (its
+``VAULT_MAX_VALUE_LENGTH``). The engine quarantines a file holding a longer one
+(no valid DICOM value comes near) instead of letting the store refuse the whole
+chunk, which would stop the run at every rerun."""
+
 
 @dataclass(frozen=True, slots=True)
 class TrialInfo:

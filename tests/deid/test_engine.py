@@ -11,6 +11,7 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from engine_fixtures import (
@@ -43,6 +44,9 @@ from deid.profiles.recipe import parse_recipe
 from deid.profiles.reviewer import rule_fingerprint
 from deid.profiles.trial import trial_recipe
 from deid.store.memory import MemoryStore
+from deid.store.protocol import MAX_ORIGINAL_LENGTH, Enrollment
+from vault.config import Settings
+from vault.runtime import Limits
 
 EXPECTED_REASONS = {
     "not_dicom": QuarantineReason.NOT_DICOM,
@@ -448,3 +452,42 @@ def test_inspect_names_file_meta_rows(tmp_path):
     media = rows["file meta MediaStorageSOPInstanceUID"]
     assert media.original == SOP_UID and media.result == rows["SOPInstanceUID"].result
     assert rows["file meta ImplementationVersionName"].result == "DEIDVAULT_0_1"
+
+
+@pytest.mark.parametrize(
+    ("keyword", "what"),
+    [("PatientID", "patient's identity"), ("StudyInstanceUID", "UID pseudonym")],
+)
+def test_an_original_longer_than_the_store_takes_quarantines_its_file_alone(
+    tmp_path: Path, keyword: str, what: str
+) -> None:
+    """A Patient ID or UID of thousands of characters (no valid value comes near) is
+    the file's fault: it is quarantined before the store is asked, so the store never
+    refuses a whole chunk and the run goes on."""
+    enrolled: list[str] = []
+    mapping_store = store()
+    real_enroll = mapping_store.enroll
+
+    def enroll(patient_key: str) -> Enrollment:
+        enrolled.append(patient_key)
+        return real_enroll(patient_key)
+
+    mapping_store.enroll = enroll  # type: ignore[method-assign]
+    run = engine(mapping_store=mapping_store)
+    dataset = ct_dataset()
+    setattr(dataset, keyword, "1" * (MAX_ORIGINAL_LENGTH + 1))
+    outcome = run.process(write_file(dataset, tmp_path / "long.dcm"))
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason is QuarantineReason.VALUE_TOO_LONG
+    assert what in outcome.message and "1" * 20 not in outcome.message
+    if keyword == "PatientID":
+        assert enrolled == []  # refused before the store was asked
+    assert isinstance(run.process(write_file(ct_dataset(), tmp_path / "ok.dcm")), Deidentified)
+
+
+def test_the_longest_original_is_the_vaults_default_limit() -> None:
+    assert (
+        MAX_ORIGINAL_LENGTH
+        == Limits().max_value_length
+        == Settings.model_fields["max_value_length"].default
+    )
