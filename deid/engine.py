@@ -325,7 +325,8 @@ class Engine:
             trace.extend(_rows(dataset, plan.steps, file.originals or []))
         if refused is not None:
             raise refused
-        hit = Guard(state.identifiers, skip).scan(dataset, dataset.file_meta, dataset.preamble)
+        guard = Guard(state.identifiers, skip, moved_dates=state.moved_dates)
+        hit = guard.scan(dataset, dataset.file_meta, dataset.preamble)
         if hit is not None:
             raise QuarantineError(QuarantineReason.IDENTIFIER_LEFT, hit.message())
         return Deidentified(

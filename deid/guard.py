@@ -17,6 +17,13 @@ What is not scanned, and why:
 * a payload the user accepted as their responsibility (an encapsulated document),
   named by the engine.
 
+What is not a hit: a date the engine moved by the patient's offset that lands on an
+identifier (an infant's scan moved back onto the birth date) while the value before
+the move did not hold it. The moved value is the arithmetic of the old date and the
+offset, which carries nothing of the patient; refusing it would refuse that file at
+every rerun, since the offset never changes. A moved value whose old value held the
+identifier is still a hit.
+
 Values are scanned in bulk: one lower-cased haystack per category (text, UIDs,
 dates, bytes) and one substring search per needle, so the cost per file does not
 grow with a regex per element.
@@ -25,7 +32,7 @@ grow with a regex per element.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from pydicom.dataelem import DataElement, RawDataElement
@@ -87,14 +94,26 @@ class _Haystack:
         self.parts: list[str] = []
         self.starts: list[int] = []
         self.places: list[str | tuple[tuple[tuple[int, int], ...], int, bool]] = []
+        self.befores: list[str | None] = []
+        """For a date the engine moved, its value before (lower-cased)."""
         self._length = 0
         self.text = ""
 
-    def add(self, value: str, place: str | tuple[tuple[tuple[int, int], ...], int, bool]) -> None:
+    def add(
+        self,
+        value: str,
+        place: str | tuple[tuple[tuple[int, int], ...], int, bool],
+        before: str | None = None,
+    ) -> None:
         self.starts.append(self._length)
         self.places.append(place)
         self.parts.append(value)
+        self.befores.append(before)
         self._length += len(value) + 1
+
+    def before(self, offset: int) -> str | None:
+        """The value before the move of the date at ``offset``, if the engine moved it."""
+        return self.befores[bisect_right(self.starts, offset) - 1]
 
     def seal(self) -> None:
         self.text = "\x00".join(self.parts).lower()
@@ -111,9 +130,17 @@ class _Haystack:
 class Guard:
     """Scans results for one file's needles."""
 
-    def __init__(self, identifiers: Identifiers, skip_tags: Iterable[int] = ()) -> None:
+    def __init__(
+        self,
+        identifiers: Identifiers,
+        skip_tags: Iterable[int] = (),
+        *,
+        moved_dates: Mapping[tuple[int, int], str] | None = None,
+    ) -> None:
         self._needles = tuple(identifiers.needles.values())
         self._skip = frozenset(skip_tags)
+        self._moved = moved_dates or {}
+        """(id of the dataset, tag) -> the value before, of each date the engine moved."""
 
     def scan(
         self, dataset: Dataset, file_meta: Dataset | None, preamble: bytes | None
@@ -137,7 +164,7 @@ class Guard:
         return None
 
     def _collector(self, stacks: list[_Haystack], in_meta: bool) -> Callable[[Visit], bool]:
-        skip, bulk = self._skip, BULK_TAGS
+        skip, bulk, moved = self._skip, BULK_TAGS, self._moved
 
         # Called for every element of every result: kept lean on purpose.
         def collect(visit: Visit) -> bool:
@@ -154,7 +181,10 @@ class Guard:
             else:
                 value = _as_text(visit)
             if value:
-                stacks[category].add(value, (visit.path, tag, in_meta))
+                before = moved.get((id(visit.dataset), tag)) if category == _DATE else None
+                stacks[category].add(
+                    value, (visit.path, tag, in_meta), None if before is None else before.lower()
+                )
             return False
 
         return collect
@@ -194,6 +224,9 @@ class Guard:
                     bounded = not before.isalnum()
                 else:
                     bounded = not (before.isalnum() or after.isalnum())
+                if bounded and category == _DATE:
+                    moved_from = stack.before(start)  # else: a moved date's chance
+                    bounded = moved_from is None or text in moved_from
                 if bounded:
                     return GuardHit(stack.where(start), needle.kind.value)
                 start = hay.find(text, start + 1)

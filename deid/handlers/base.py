@@ -118,6 +118,10 @@ class FileState:
     DA moves with it as one date-time."""
     scrubber: Scrubber | None = None
     """Built on first use from :attr:`identifiers` (after the map step)."""
+    moved_dates: dict[tuple[int, int], str] = field(default_factory=dict)
+    """(id of the dataset, tag) of every DA, DT or TM the date handler moved -> its
+    value before: what the guard needs to tell a coincidence of date arithmetic (a
+    moved date landing on the birth date) from a leak."""
 
     def want(self, kind: str, original: str) -> None:
         """Ask the map step for the pseudonym of ``original`` in namespace ``kind``."""

@@ -88,6 +88,7 @@ class Shift:
                 "so it cannot be moved",
             ) from None
         set_text(step, moved)
+        state.moved_dates[(id(step.visit.dataset), step.visit.tag)] = text
 
     @staticmethod
     def _shift_date(step: Step, text: str, delta: timedelta, state: FileState) -> str:

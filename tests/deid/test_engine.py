@@ -36,7 +36,7 @@ from pydicom.uid import (
 )
 
 from deid.corpus import CorpusFile, CorpusManifest, generate_corpus
-from deid.dates import parse_da, shift_da
+from deid.dates import format_da, parse_da, shift_da
 from deid.engine import Engine, EngineSettings, PayloadPolicy
 from deid.outcome import Deidentified, Outcome, Quarantined, QuarantineReason
 from deid.profiles import build_rules
@@ -491,3 +491,20 @@ def test_the_longest_original_is_the_vaults_default_limit() -> None:
         == Limits().max_value_length
         == Settings.model_fields["max_value_length"].default
     )
+
+
+def test_an_infants_scan_moved_onto_the_birth_date_is_written(tmp_path: Path) -> None:
+    """A scan 100 days after birth, moved back 100 days, lands on the birth date: chance
+    of the arithmetic, which the guard lets through (the offset never changes, so
+    refusing it would refuse the file at every rerun)."""
+    mapping_store = store(date_offset_min_days=-100, date_offset_max_days=-100)
+    run = engine(mapping_store=mapping_store)
+    dataset = ct_dataset()
+    study = parse_da(dataset.StudyDate)
+    dataset.PatientBirthDate = format_da(study - timedelta(days=100))
+    dataset.PatientAge = "000Y"
+    outcome = run.process(write_file(dataset, tmp_path / "infant.dcm"))
+    assert isinstance(outcome, Deidentified), outcome
+    result = reread(outcome)
+    assert result.StudyDate == dataset.PatientBirthDate  # moved onto it, by chance
+    assert result.PatientBirthDate != dataset.PatientBirthDate

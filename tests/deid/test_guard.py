@@ -130,3 +130,22 @@ def test_skipped_tags_are_the_users_responsibility():
     assert Guard(identifiers()).scan(ds, ds.file_meta, None) == GuardHit(
         "EncapsulatedDocument", "patient name"
     )
+
+
+def test_a_moved_date_landing_on_the_birth_date_is_chance_not_a_leak():
+    """An infant's scan moved back by the offset onto the birth date: the value is the
+    old date's arithmetic, not the birth date copied, so it is not a hit; the same
+    value where no date was moved, or moved from a value that held it, still is."""
+    ds = clean_result()
+    ds.StudyDate = "19800102"
+    moved_from_other_day = {(id(ds), 0x00080020): "19800403"}
+    assert Guard(identifiers(), moved_dates=moved_from_other_day).scan(ds, None, None) is None
+    assert Guard(identifiers()).scan(ds, None, None) == GuardHit("StudyDate", "birth date")
+    moved_from_itself = {(id(ds), 0x00080020): "19800102"}
+    assert Guard(identifiers(), moved_dates=moved_from_itself).scan(ds, None, None) == GuardHit(
+        "StudyDate", "birth date"
+    )
+    ds.StudyDescription = "born 19800102"  # text is never a moved date
+    assert Guard(identifiers(), moved_dates=moved_from_other_day).scan(ds, None, None) == (
+        GuardHit("StudyDescription", "birth date")
+    )
