@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, closing, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -337,7 +337,7 @@ class RunState:
 # --- the worker ----------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)
 class StagedChunk:
     """A chunk on its way: inputs prepared, resolved, then outputs staged under
     temporary names; the results so far."""
@@ -408,16 +408,13 @@ class Worker:
         quarantined) on its own. Never raises; a failing store ends the chunk with
         a fatal result.
         """
-        chunk = self.stage_chunk(tasks)
-        return chunk.place(chunk.sync())
-
-    def stage_chunk(self, tasks: list[Task]) -> StagedChunk:
-        """:meth:`process_chunk` up to the sync: outputs staged under temporary names,
-        to be synced (:meth:`StagedChunk.sync`, from any thread) and put in place."""
-        chunk = self.prepare_chunk(tasks)
-        self.resolve_chunk(chunk)
-        self.finish_chunk(chunk)
-        return chunk
+        chunk = self.prepare_chunk(tasks)  # stages nothing
+        try:
+            self.resolve_chunk(chunk)
+            self.finish_chunk(chunk)
+            return chunk.place(chunk.sync())
+        finally:
+            chunk.abandon()  # stopped on the way (SIGTERM): no temporary file stays
 
     def prepare_chunk(self, tasks: list[Task]) -> StagedChunk:
         """Read, plan and collect each input (enrolling new patients); a fatal result
@@ -641,6 +638,8 @@ def _results_in_process(
     Outputs go into place, and their results out, in order and only once synced."""
     worker = Worker(config)
     overlap = config.store.answers_from_afar
+    live: list[StagedChunk] = []
+    """Chunks prepared and not yet in place: what a stopped run abandons."""
     asking: list[tuple[StagedChunk, Future[None]]] = []
     unplaced: list[tuple[StagedChunk, Future[OSError | None] | None]] = []
     try:
@@ -649,23 +648,30 @@ def _results_in_process(
             ThreadPoolExecutor(1, thread_name_prefix="deid-store") as asker,
             ThreadPoolExecutor(1, thread_name_prefix="deid-sync") as syncer,
         ):
+            # A chunk leaves a list only once the next step is done with it, so that
+            # an interruption anywhere finds it in ``live`` and its files are removed.
 
             def finish_answered() -> bool:
                 """Finish the chunk the store has answered; True when it ends the run."""
-                chunk, asked = asking.pop(0)
+                chunk, asked = asking[0]
                 asked.result()
                 worker.finish_chunk(chunk)
                 last = chunk.stops_the_run()
                 unplaced.append((chunk, None if last else syncer.submit(chunk.sync)))
+                asking.pop(0)
                 return last
 
             def placed(keep: int) -> Iterator[TaskResult]:
                 while len(unplaced) > keep:
-                    chunk, syncing = unplaced.pop(0)
-                    yield from chunk.place(syncing.result() if syncing else chunk.sync())
+                    chunk, syncing = unplaced[0]
+                    results = chunk.place(syncing.result() if syncing else chunk.sync())
+                    unplaced.pop(0)
+                    live.remove(chunk)
+                    yield from results
 
             for tasks_of_chunk in _chunks(tasks, 1):
                 chunk = worker.prepare_chunk(tasks_of_chunk)
+                live.append(chunk)
                 if asking and finish_answered():
                     yield from placed(0)  # the run stops: this chunk is not reported
                     return
@@ -686,12 +692,9 @@ def _results_in_process(
                 finish_answered()
             yield from placed(0)
     finally:
-        for chunk, asked in asking:  # stopped early: never finished, nothing staged
-            wait([asked])
-            chunk.abandon()
-        for chunk, syncing in unplaced:  # stopped early: these outputs never land
-            if syncing is not None:
-                wait([syncing])
+        # The threads are done (leaving the executors waited for them): whatever was
+        # staged and not put in place goes.
+        for chunk in live:
             chunk.abandon()
         worker.close()
 

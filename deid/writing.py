@@ -158,15 +158,16 @@ class StagedWrites:
     def stage(self, target: Path, data: bytes) -> None:
         """Write ``data`` to a temporary file beside ``target``; raises ``OSError``."""
         fd, temp_name = _temp_file(target.parent)
+        self._staged.append((fd, temp_name, target))  # from now on, abandon() removes it
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
         except BaseException:
+            self._staged.pop()
             os.close(fd)
             _discard(temp_name)
             raise
-        self._staged.append((fd, temp_name, target))
 
     def commit(self) -> list[OSError | None]:
         """Sync and rename every staged file; per file, in order, the error if it failed
@@ -185,27 +186,31 @@ class StagedWrites:
     def place(self, sync_error: OSError | None) -> list[OSError | None]:
         """Rename every staged file into place after :meth:`sync` (or remove them all
         when it failed); per file, in order, the error if it failed."""
-        staged, self._staged = self._staged, []
-        if sync_error is not None:
-            for fd, temp_name, _ in staged:
-                os.close(fd)
-                _discard(temp_name)
-            return [sync_error] * len(staged)
+        # Each file leaves the list only once handled: stopped halfway (SIGTERM), the
+        # rest are still there for abandon(), and no descriptor is closed twice.
         errors: list[OSError | None] = []
-        for fd, temp_name, target in staged:
+        while self._staged:
+            fd, temp_name, target = self._staged[0]
+            self._staged[0] = (-1, temp_name, target)
             os.close(fd)
-            try:
-                Path(temp_name).replace(target)
-                errors.append(None)
-            except OSError as exc:
+            if sync_error is not None:
                 _discard(temp_name)
-                errors.append(exc)
+                errors.append(sync_error)
+            else:
+                try:
+                    Path(temp_name).replace(target)
+                    errors.append(None)
+                except OSError as exc:
+                    _discard(temp_name)
+                    errors.append(exc)
+            self._staged.pop(0)
         return errors
 
     def abandon(self) -> None:
         """Remove every staged file (the run is stopping)."""
         for fd, temp_name, _ in self._staged:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
             _discard(temp_name)
         self._staged = []
 

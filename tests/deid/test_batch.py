@@ -265,8 +265,9 @@ def test_rerun_skips_what_is_done_and_redoes_what_changed(
     assert gone.is_file() and not stale.exists()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_an_interrupted_run_leaves_whole_files_and_resumes(
-    corpus: CorpusManifest, store: Any, tmp_path: Path
+    corpus: CorpusManifest, store: Any, tmp_path: Path, workers: int
 ) -> None:
     out = tmp_path / "out"
     config = _config(corpus, out, store)
@@ -278,7 +279,7 @@ def test_an_interrupted_run_leaves_whole_files_and_resumes(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_batch(config, workers=2, on_result=interrupt_after_ten)
+        run_batch(config, workers=workers, on_result=interrupt_after_ten)
     interrupted = read_report(out / REPORT_NAME)
     assert interrupted["stopped"] == "interrupted"
     assert interrupted["summary"]["not_processed"] > 0
@@ -287,7 +288,7 @@ def test_an_interrupted_run_leaves_whole_files_and_resumes(
     for path in partial:
         pydicom.dcmread(path)  # whole files only
 
-    resumed = run_batch(config, workers=2)
+    resumed = run_batch(config, workers=workers)
     counts = resumed.counts()
     assert counts["skipped"] >= len([r for r in seen if r.status is Status.WRITTEN])
     assert counts["skipped"] + counts["written"] == 36 and counts["quarantined"] == 4
