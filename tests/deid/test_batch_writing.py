@@ -154,3 +154,31 @@ def test_abandoned_staged_writes_leave_nothing(tmp_path: Path) -> None:
     staged.abandon()
     assert list(tmp_path.iterdir()) == []
     assert staged.commit() == []
+
+
+def test_staged_writes_stopped_while_going_into_place_leave_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stopped (SIGTERM, Ctrl-C) between two renames: the files already in
+    place stay whole, abandon() removes the rest, and no descriptor is closed twice."""
+    staged = StagedWrites()
+    targets = [tmp_path / f"{n}.dcm" for n in range(4)]
+    for number, target in enumerate(targets):
+        staged.stage(target, bytes([number]) * 100)
+    renames = 0
+    rename = Path.replace
+
+    def stopped_at_the_third(self: Path, target: Path) -> Path:
+        nonlocal renames
+        renames += 1
+        if renames == 3:
+            raise KeyboardInterrupt
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "replace", stopped_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        staged.commit()
+    staged.abandon()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.dcm", "1.dcm"]
+    assert targets[1].read_bytes() == b"\x01" * 100
+    assert len(staged) == 0
