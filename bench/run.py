@@ -134,31 +134,40 @@ def _interleaved(
     """The floor and every worker count, measured in turns ``repeat`` times; the fastest
     of each. In turns, so that a slower spell of the machine (another program, the
     disk writing back) costs the floor and the runs alike, not whichever ran then;
-    each round starts one further along."""
-    configs: dict[str, tuple[str, Path, list[str], tuple[Path, ...]]] = {
-        "floor": ("floor", work / "floor", [], ())
-    }
-    for count in workers:
-        vault = work / f"vault-{count}"
-        configs[f"run-{count}"] = (
-            "run",
-            work / f"out-{count}",
-            _run_arguments(store, vault, count),
-            (vault,),
-        )
+    each round starts one further along.
+
+    Every measurement writes into folders of its own, removed only after the last:
+    deleting the last measurement's thousand files just before the next one costs
+    that one the file system's freeing of them (on the development VM, whose disk is
+    mounted with ``discard``, system time grew by half from run to run), and most
+    the run that syncs its outputs.
+    """
+
+    def config(name: str, round_number: int) -> tuple[str, Path, list[str], tuple[Path, ...]]:
+        folder = work / f"round-{round_number}"
+        if name == "floor":
+            return "floor", folder / "floor", [], ()
+        count = int(name.split("-")[1])
+        vault = folder / f"vault-{count}"
+        return "run", folder / f"out-{count}", _run_arguments(store, vault, count), (vault,)
+
+    names = ["floor", *(f"run-{count}" for count in workers)]
     best: dict[str, dict[str, Any]] = {}
-    seconds: dict[str, list[float]] = {name: [] for name in configs}
-    names = list(configs)
-    for round_number in range(repeat):
-        # Each round starts with the next configuration: none is always the first
-        # (or the last) after the machine has rested.
-        turn = round_number % len(names)
-        for name in names[turn:] + names[:turn]:
-            kind, out, extra, fresh = configs[name]
-            result = _measure(kind, corpus, out, extra, 1, fresh)
-            seconds[name].append(result["seconds"])
-            if name not in best or result["seconds"] < best[name]["seconds"]:
-                best[name] = result
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        for round_number in range(repeat):
+            # Each round starts with the next configuration: none is always the first
+            # (or the last) after the machine has rested.
+            turn = round_number % len(names)
+            for name in names[turn:] + names[:turn]:
+                kind, out, extra, fresh = config(name, round_number)
+                result = _measure(kind, corpus, out, extra, 1, fresh)
+                seconds[name].append(result["seconds"])
+                if name not in best or result["seconds"] < best[name]["seconds"]:
+                    best[name] = result
+    finally:
+        for round_number in range(repeat):
+            shutil.rmtree(work / f"round-{round_number}", ignore_errors=True)
     for name, result in best.items():
         result["repeats"] = repeat
         result["seconds_by_round"] = seconds[name]
@@ -265,9 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.store == "vault":
             from bench.vault_store import measure_vault
 
-            def embedded(count: int) -> tuple[list[str], Path]:
-                folder = work / f"vault-{count}"
-                return _run_arguments(store, folder, count), folder
+            def embedded(count: int, folder: Path) -> list[str]:
+                return _run_arguments(store, folder, count)
 
             served = measure_vault(
                 _measure, corpus, work, runs, args.repeat, args.vault_server_workers, embedded

@@ -92,31 +92,34 @@ def measure_vault(
     embedded_runs: list[dict[str, Any]],
     repeat: int,
     server_workers: int = 1,
-    embedded_arguments: Callable[[int], tuple[list[str], Path]] | None = None,
+    embedded_arguments: Callable[[int, Path], list[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """``deid run --vault`` for each worker count of ``embedded_runs``; print the ratios.
 
-    With ``embedded_arguments`` (worker count -> ``deid run`` arguments of the embedded
-    store and its folder), each vault run is paired with an embedded run measured just
-    before it, and the ratio is the median of the pairs': the machine's slower spells
-    then cost both alike. Without, the ratio is to ``embedded_runs``' rates.
+    With ``embedded_arguments`` (worker count and a folder for the store -> ``deid
+    run`` arguments of the embedded store), each vault run is paired with an embedded
+    run measured just before it, and the ratio is the median of the pairs': the
+    machine's slower spells then cost both alike. Without, the ratio is to
+    ``embedded_runs``' rates. Every run writes into folders of its own, removed at
+    the end (see :func:`bench.run._interleaved`).
     """
     results = []
+    rounds = work / "vault-rounds"
     with served_vault(work / "served-vault", server_workers) as vault:
         for embedded in embedded_runs:
             count = embedded["workers"]
             best: dict[str, Any] | None = None
             pairs: list[float] = []
-            for _ in range(repeat):  # a new trial each time: every run starts empty
+            for round_number in range(repeat):  # a new trial each time: runs start empty
+                folder = rounds / f"{count}-{round_number}"
                 if embedded_arguments is not None:
-                    arguments, folder = embedded_arguments(count)
-                    out = work / f"out-{count}"
-                    alongside = measure("run", corpus, out, arguments, 1, (folder,))
+                    arguments = embedded_arguments(count, folder / "store")
+                    alongside = measure("run", corpus, folder / "embedded", arguments)
                 trial, token_file = vault.new_trial()
                 arguments = ["--profile", "basic", "--workers", str(count), "--trial", trial]
                 arguments += ["--site", "01", "--vault", vault.server.base]
                 arguments += ["--token-file", str(token_file)]
-                result = measure("run", corpus, work / f"vault-out-{count}", arguments)
+                result = measure("run", corpus, folder / "vault", arguments)
                 if embedded_arguments is not None:
                     pairs.append(alongside["seconds"] / result["seconds"])
                 if best is None or result["seconds"] < best["seconds"]:
@@ -137,6 +140,7 @@ def measure_vault(
                     **best,
                 }
             )
+    shutil.rmtree(rounds, ignore_errors=True)
     print(f"vault over HTTP on loopback (uvicorn, {server_workers} worker(s), SQLite):")
     print(f"{'workers':>7}  {'embedded':>8}  {'vault':>8}  {'vault/embedded':>14}")
     print("(files/s, the fastest of each; the ratio is the median of paired runs)")

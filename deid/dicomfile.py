@@ -48,6 +48,7 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
+from deid.native_read import read_explicit_little
 from deid.outcome import QuarantineError, QuarantineReason
 from deid.walk import dictionary_vr, element_text, tag_name
 
@@ -80,7 +81,10 @@ def read_input(path: str | Path | BinaryIO) -> FileDataset:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            dataset = dcmread(path, force=False)
+            # Plain explicit VR little endian files fast (the same dataset); the rest,
+            # and any file that is not plain, by pydicom's reader.
+            fast = read_explicit_little(path) if isinstance(path, str | Path) else None
+            dataset = fast if fast is not None else dcmread(path, force=False)
         except InvalidDicomError:
             raise QuarantineError(
                 QuarantineReason.NOT_DICOM,
