@@ -27,7 +27,8 @@ import io
 import struct
 import warnings
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -250,8 +251,7 @@ def _encode_file_meta(meta: Dataset) -> bytes | None:
     """What pydicom's ``write_file_meta_info(..., enforce_standard=True)`` writes."""
     elements = [(tag, element) for tag, element in _in_tag_order(meta) if tag != 0x00020000]
     if _meta_complete(meta, elements):  # the usual case: a result's, finished by the engine
-        fp = DicomBytesIO()
-        fp.is_implicit_VR, fp.is_little_endian = False, True
+        fp = _Sink(implicit=False, little=True)
         if not _encode_elements(fp, meta, elements, default_encoding):
             return None
         encoded = fp.getvalue()
@@ -264,14 +264,13 @@ def _encode_file_meta(meta: Dataset) -> bytes | None:
     if copy.original_encoding != (False, True) or (
         copy.original_character_set != copy._character_set
     ):
-        fp = DicomBytesIO()
-        write_file_meta_info(fp, copy, enforce_standard=True)  # pydicom re-encodes it
-        return bytes(fp.getvalue())
+        meta_io = DicomBytesIO()
+        write_file_meta_info(meta_io, copy, enforce_standard=True)  # pydicom re-encodes it
+        return bytes(meta_io.getvalue())
     validate_file_meta(copy, enforce_standard=True)  # adds what the standard requires
     if 0x00020000 not in copy:
         copy.FileMetaInformationGroupLength = 0
-    fp = DicomBytesIO()
-    fp.is_implicit_VR, fp.is_little_endian = False, True
+    fp = _Sink(implicit=False, little=True)
     if not _encode_elements(fp, copy, _in_tag_order(copy), default_encoding):
         return None
     encoded = fp.getvalue()
@@ -319,8 +318,7 @@ def _names_instance(meta: Dataset, dataset: Dataset) -> bool:
 def _encode_body(
     dataset: Dataset, elements: list[tuple[int, Element]], implicit: bool, little: bool
 ) -> bytes | None:
-    fp = DicomBytesIO()
-    fp.is_implicit_VR, fp.is_little_endian = implicit, little
+    fp = _Sink(implicit=implicit, little=little)
     charset = dataset.get("SpecificCharacterSet", default_encoding)
     if not _encode_elements(fp, dataset, elements, charset):
         return None
@@ -332,12 +330,29 @@ def _in_tag_order(dataset: Dataset) -> list[tuple[int, Element]]:
     return sorted((int(tag), element) for tag, element in dataset.items())
 
 
+class _Sink(io.BytesIO):
+    """Bytes being encoded, with their encoding as plain attributes (assigning those of
+    pydicom's ``DicomBytesIO`` rebuilds its writers: a cost per item)."""
+
+    def __init__(self, *, implicit: bool, little: bool) -> None:
+        super().__init__()
+        self.implicit = implicit
+        self.little = little
+
+    def pydicom_writes(self, write: Callable[[DicomBytesIO], object]) -> None:
+        """What one of pydicom's writers writes, in this encoding."""
+        fp = DicomBytesIO()
+        fp.is_implicit_VR, fp.is_little_endian = self.implicit, self.little
+        write(fp)
+        self.write(fp.getvalue())
+
+
 def _encode_elements(
-    fp: DicomBytesIO, dataset: Dataset, elements: list[tuple[int, Element]], charset: Any
+    fp: _Sink, dataset: Dataset, elements: list[tuple[int, Element]], charset: Any
 ) -> bool:
     """Mirror of pydicom's ``write_dataset`` loop; False where the fast path cannot
     promise pydicom's bytes."""
-    implicit, little = fp.is_implicit_VR, fp.is_little_endian
+    implicit, little = fp.implicit, fp.little
     write = fp.write
     long = _HEADERS[(implicit, little, True)]
     short = _HEADERS.get((implicit, little, False), long)
@@ -397,7 +412,7 @@ def _encode_elements(
                 write(short.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(plain)))
             write(plain)
             continue
-        write_data_element(fp, element, charset)
+        fp.pydicom_writes(partial(write_data_element, elem=element, encodings=charset))
     return True
 
 
@@ -442,17 +457,13 @@ def _plain(element: DataElement, charset: Any, little: bool) -> bytes | None:
     return None
 
 
-def _encode_items(
-    parent: DicomBytesIO, items: Iterable[Dataset], encodings: list[str]
-) -> bytes | None:
+def _encode_items(parent: _Sink, items: Iterable[Dataset], encodings: list[str]) -> bytes | None:
     """A sequence's items as pydicom's ``write_sequence`` writes them."""
-    implicit, little = parent.is_implicit_VR, parent.is_little_endian
+    implicit, little = parent.implicit, parent.little
     header = _ITEM_HEADER[little]
-    out = DicomBytesIO()
-    out.is_implicit_VR, out.is_little_endian = implicit, little
+    out = io.BytesIO()
     for item in items:
-        fp = DicomBytesIO()
-        fp.is_implicit_VR, fp.is_little_endian = implicit, little
+        fp = _Sink(implicit=implicit, little=little)
         if (
             item.original_encoding == (implicit, little)
             and item.original_character_set == item._character_set
@@ -461,7 +472,9 @@ def _encode_items(
             if not _encode_elements(fp, item, _in_tag_order(item), charset):
                 return None
         else:  # a new item, or one pydicom re-encodes: its own writer
-            write_dataset_elements(fp, item, parent_encoding=encodings)
+            fp.pydicom_writes(
+                partial(write_dataset_elements, dataset=item, parent_encoding=encodings)
+            )
         body = fp.getvalue()
         if getattr(item, "is_undefined_length_sequence_item", False):
             out.write(header.pack(0xFFFE, 0xE000, _UNDEFINED_LENGTH))

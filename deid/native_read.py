@@ -44,7 +44,8 @@ MAX_BYTES = 64 << 20
 """Larger files go to pydicom: this reader holds the file and its values at once."""
 _HEADER = struct.Struct("<HH2sH")
 _LONG_LENGTH = struct.Struct("<L")
-_KNOWN_VRS = frozenset(vr.value for vr in VR if len(vr.value) == 2)
+_KNOWN_VRS = {vr.value.encode(): vr.value for vr in VR if len(vr.value) == 2}
+"""The VRs pydicom knows, by their two bytes."""
 _LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
 _UNDEFINED = 0xFFFFFFFF
 _PREAMBLE = 128
@@ -100,8 +101,8 @@ def _elements(data: bytes, position: int, *, meta: bool) -> tuple[_Elements, int
             break
         if group in (0x0000, 0xFFFE) or (not meta and group == 0x0002):
             raise _NotPlainError  # a command set, an item or delimiter, meta out of place
-        vr = vr_bytes.decode(default_encoding)
-        if vr not in _KNOWN_VRS:
+        vr = _KNOWN_VRS.get(vr_bytes)
+        if vr is None:
             raise _NotPlainError  # pydicom may take it for implicit VR
         if vr in _LONG_VRS:
             length = long_length(data, position + 8)[0]

@@ -82,6 +82,8 @@ class TrialWriter:
             (0x00120062, "CS", "YES"),
             (0x00280303, "CS", markers.temporal),
         )
+        self._constant_raw: dict[tuple[bool | None, bool | None], list[RawDataElement | None]] = {}
+        """The constant attributes as raw elements, per encoding (``None``: not raw)."""
         self._code_values = markers.codes
         # Items are shared by the results of a run (nothing writes into them), one set
         # per encoding: their values raw in it, written as they are.
@@ -101,8 +103,17 @@ class TrialWriter:
         _put(dataset, 0x00100020, "LO", subject)
         if 0x00100010 not in dataset:
             _put(dataset, 0x00100010, "PN", "")  # Type 2: present, empty without a name
-        for tag, vr, value in self._constant:
-            _put(dataset, tag, vr, value)
+        encoding = getattr(dataset, "original_encoding", (None, None))
+        constant = self._constant_raw.get(encoding)
+        if constant is None:
+            constant = self._constant_raw[encoding] = [
+                _raw_text(dataset, tag, vr, value) for tag, vr, value in self._constant
+            ]
+        for (tag, vr, value), raw in zip(self._constant, constant, strict=True):
+            if raw is None:
+                _put(dataset, tag, vr, value)
+            else:
+                dataset[raw.tag] = raw  # immutable: shared by the run's results
         _put(dataset, 0x00120040, "LO", subject)
         method = list(self._method)
         method += [f[:LO_MAX].rstrip() for f in extra_facts if f[:LO_MAX].rstrip() not in method]
