@@ -49,7 +49,7 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
-from deid.native_read import read_explicit_little
+from deid.native_read import MAX_SHORT_VALUE_BYTES, SHORT_VRS, read_explicit_little
 from deid.outcome import QuarantineError, QuarantineReason
 from deid.walk import dictionary_vr, element_text, tag_name
 
@@ -61,10 +61,6 @@ NATIVE_TRANSFER_SYNTAXES = (
 )
 """Read and written in kind; every other syntax pydicom knows is compressed pixel data
 in an explicit VR little endian data set, copied as bytes."""
-MAX_SHORT_VALUE_BYTES = 64 * 1024
-SHORT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "PN", "SH", "TM", "UI"})
-"""VRs whose values are at most 64 characters each; 64 KiB is far beyond any real
-multi-valued one (numbers, DS/IS, can legitimately run long: contour data)."""
 _VALID_VRS = frozenset(vr.value for vr in VR)
 _KNOWN_SYNTAXES = frozenset(AllTransferSyntaxes)
 _TRUNCATION_WARNINGS = ("End of file reached", "delimiter", "Expected sequence item")
@@ -108,12 +104,14 @@ def read_input(path: str | Path | BinaryIO) -> FileDataset:
             QuarantineReason.TRUNCATED,
             "the file ends before a sequence or the encapsulated pixel data is closed",
         )
-    check_dataset(dataset)
+    # The fast reader's elements are whole, with known VRs and short values short.
+    check_dataset(dataset, check_elements=fast is None)
     return dataset
 
 
-def check_dataset(dataset: FileDataset) -> None:
-    """The checks of :func:`read_input` after parsing (transfer syntax, elements)."""
+def check_dataset(dataset: FileDataset, *, check_elements: bool = True) -> None:
+    """The checks of :func:`read_input` after parsing (transfer syntax, and with
+    ``check_elements`` each top-level element: VR, length, short values)."""
     syntax = dataset.file_meta.get("TransferSyntaxUID") if dataset.file_meta else None
     if syntax is None:
         raise QuarantineError(
@@ -126,7 +124,7 @@ def check_dataset(dataset: FileDataset) -> None:
             "the transfer syntax is private or unknown, so the data set cannot be decoded",
         )
     # values(), not ``for element in dataset``: iterating a Dataset decodes every value.
-    for element in dataset.values():
+    for element in dataset.values() if check_elements else ():
         if isinstance(element, RawDataElement):
             _check_raw(element)
     if not dataset.keys():

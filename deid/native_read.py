@@ -11,7 +11,10 @@ same original encoding and character set.
 
 It answers only for files it can read exactly as pydicom does: the ``DICM`` prefix,
 a file meta, no command set, Explicit VR Little Endian, every element well formed
-with a defined length and the last one ending at the end of the file. Anything else
+with a defined length and the last one ending at the end of the file; so the checks
+of :func:`deid.dicomfile.check_dataset` on each element hold by construction, and
+are not made again (a short-text value beyond :data:`MAX_SHORT_VALUE_BYTES` goes to
+pydicom, and read_input refuses it as before). Anything else
 (another transfer syntax, an undefined length such as encapsulated pixel data or a
 sequence, a VR pydicom does not know, a truncated or padded file) returns ``None``
 and the caller reads the file with ``dcmread``, whose handling of odd files
@@ -40,6 +43,11 @@ from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
+MAX_SHORT_VALUE_BYTES = 64 * 1024
+SHORT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "PN", "SH", "TM", "UI"})
+"""VRs whose values are at most 64 characters each; 64 KiB is far beyond any real
+multi-valued one (numbers, DS/IS, can legitimately run long: contour data). A file
+holding a longer one is refused (:func:`deid.dicomfile.read_input`)."""
 MAX_BYTES = 64 << 20
 """Larger files go to pydicom: this reader holds the file and its values at once."""
 _HEADER = struct.Struct("<HH2sH")
@@ -111,6 +119,8 @@ def _elements(data: bytes, position: int, *, meta: bool) -> tuple[_Elements, int
             value_at = position + 8
         if length == _UNDEFINED or value_at + length > end:
             raise _NotPlainError  # a sequence or encapsulated pixels; or cut short
+        if length > MAX_SHORT_VALUE_BYTES and vr in SHORT_VRS:
+            raise _NotPlainError  # pydicom's reading, then read_input's refusal
         tag = BaseTag(group << 16 | element)
         value = (
             data[value_at : value_at + length]

@@ -25,11 +25,10 @@ class Uids:
 
     def apply(self, step: Step, state: FileState) -> None:
         """Write the pseudonyms."""
-        pseudonyms = {
-            uid: state.pseudonym(UID_KIND, uid) for uid in originals_to_replace(step.text())
-        }
+        text = step.text()
+        pseudonyms = {uid: state.pseudonym(UID_KIND, uid) for uid in originals_to_replace(text)}
         if pseudonyms:
-            set_text(step, replace_uids(step.text(), pseudonyms))
+            set_text(step, replace_uids(text, pseudonyms))
 
 
 UIDS = Uids()
