@@ -100,9 +100,13 @@ _made_folders: set[str] = set()
 _temp_names = itertools.count()
 
 
-def _temp_file(folder: Path) -> tuple[int, str]:
+def _temp_file(folder: Path, named: Callable[[str], object] | None = None) -> tuple[int, str]:
     """A new file of our own in ``folder``, opened exclusively: like ``mkstemp``, without
-    its cost per call (a process-unique name, random so that no other process guesses it)."""
+    its cost per call (a process-unique name, random so that no other process guesses it).
+
+    ``named`` hears each name before it is created, so that a caller stopped by a
+    signal right after the creation (a slow call, when a signal is likely to land)
+    still knows what to remove."""
     key = str(folder)
     if key not in _made_folders:
         folder.mkdir(parents=True, exist_ok=True)
@@ -110,6 +114,8 @@ def _temp_file(folder: Path) -> tuple[int, str]:
     stem = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-"
     while True:
         name = f"{key}{os.sep}{stem}{next(_temp_names)}"
+        if named is not None:
+            named(name)
         try:
             return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600), name
         except FileExistsError:
@@ -157,16 +163,26 @@ class StagedWrites:
 
     def stage(self, target: Path, data: bytes) -> None:
         """Write ``data`` to a temporary file beside ``target``; raises ``OSError``."""
-        fd, temp_name = _temp_file(target.parent)
-        self._staged.append((fd, temp_name, target))  # from now on, abandon() removes it
+        # In the list before the file exists, by name before it is created: a stop
+        # (SIGTERM, Ctrl-C) anywhere leaves abandon() something to remove.
+        slot = len(self._staged)
+        self._staged.append((-1, "", target))
+
+        def named(name: str) -> None:
+            self._staged[slot] = (-1, name, target)
+
         try:
+            fd, temp_name = _temp_file(target.parent, named)
+            self._staged[slot] = (fd, temp_name, target)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
         except BaseException:
-            self._staged.pop()
-            os.close(fd)
-            _discard(temp_name)
+            fd, temp_name, _ = self._staged.pop(slot)
+            if fd >= 0:
+                os.close(fd)
+            if temp_name:
+                _discard(temp_name)
             raise
 
     def commit(self) -> list[OSError | None]:
@@ -211,7 +227,8 @@ class StagedWrites:
         for fd, temp_name, _ in self._staged:
             if fd >= 0:
                 os.close(fd)
-            _discard(temp_name)
+            if temp_name:
+                _discard(temp_name)
         self._staged = []
 
 

@@ -182,3 +182,25 @@ def test_staged_writes_stopped_while_going_into_place_leave_no_temporary_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.dcm", "1.dcm"]
     assert targets[1].read_bytes() == b"\x01" * 100
     assert len(staged) == 0
+
+
+def test_a_stop_right_after_a_temporary_file_is_created_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creating a file is slow, so a signal often lands during it and is raised just
+    after: the staged list knew the name before, and the file goes."""
+    real_open = os.open
+
+    def created_then_stopped(path: str, flags: int, mode: int = 0o777) -> int:
+        os.close(real_open(path, flags, mode))
+        raise KeyboardInterrupt
+
+    staged = StagedWrites()
+    staged.stage(tmp_path / "kept.dcm", b"kept")
+    monkeypatch.setattr("deid.writing.os.open", created_then_stopped)
+    with pytest.raises(KeyboardInterrupt):
+        staged.stage(tmp_path / "stopped.dcm", b"stopped")
+    monkeypatch.undo()
+    assert len(staged) == 1
+    assert staged.commit() == [None]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.dcm"]
