@@ -15,6 +15,7 @@ from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, CTImageStorage, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
+from deid.corpus import TRANSFER_SYNTAXES, CorpusManifest, generate_corpus
 from deid.dicomfile import write_dataset
 from deid.engine import Engine, EngineSettings
 from deid.outcome import Deidentified, Outcome
@@ -137,3 +138,20 @@ def plain_bytes(data: bytes) -> bytes:
         body = data[start + 12 + meta_length :]
         return data[: start + 12 + meta_length] + zlib.decompress(body, -zlib.MAX_WBITS)
     return data
+
+
+def one_series_corpus(root: Path, syntax: str, seed: int) -> CorpusManifest:
+    """Two 16x16 images of one patient in transfer syntax ``syntax`` (a key of
+    :data:`deid.corpus.TRANSFER_SYNTAXES`), with an SR and a key object selection."""
+    return generate_corpus(
+        root,
+        patients=1,
+        studies_per_patient=1,
+        series_per_study=1,
+        instances_per_series=2,
+        rows=16,
+        cols=16,
+        seed=seed,
+        transfer_syntaxes=[TRANSFER_SYNTAXES[syntax]],
+        include_documents=True,
+    )

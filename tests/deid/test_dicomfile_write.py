@@ -25,28 +25,19 @@ from pydicom.uid import (
     JPEGBaseline8Bit,
 )
 
-from deid.corpus import TRANSFER_SYNTAXES, CorpusManifest, generate_corpus
+from deid.corpus import TRANSFER_SYNTAXES, CorpusManifest
 from deid.dicomfile import encode_dataset, encode_native, read_input, write_dataset
 from deid.outcome import Deidentified
 from deid.writing import input_files
-from tests.deid.engine_fixtures import ct_dataset, engine, write_file
+from tests.deid.engine_fixtures import ct_dataset, engine, one_series_corpus, write_file
 
 
 @pytest.fixture(scope="module", params=sorted(TRANSFER_SYNTAXES))
 def corpus(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> CorpusManifest:
-    return generate_corpus(
-        tmp_path_factory.mktemp(f"write-{request.param}"),
-        patients=1,
-        studies_per_patient=1,
-        series_per_study=1,
-        instances_per_series=2,
-        rows=16,
-        cols=16,
-        seed=3,
-        transfer_syntaxes=[TRANSFER_SYNTAXES[request.param]],
-        include_documents=True,
+    return one_series_corpus(
+        tmp_path_factory.mktemp(f"write-{request.param}"), request.param, seed=3
     )
 
 

@@ -10,28 +10,19 @@ import pytest
 from pydicom import dcmread, examples
 from pydicom.dataset import Dataset, FileDataset
 
-from deid.corpus import TRANSFER_SYNTAXES, CorpusManifest, generate_corpus
+from deid.corpus import TRANSFER_SYNTAXES, CorpusManifest
 from deid.dicomfile import encode_dataset, read_input
 from deid.native_read import read_explicit_little
 from deid.writing import input_files
-from tests.deid.engine_fixtures import ct_dataset, write_file
+from tests.deid.engine_fixtures import ct_dataset, one_series_corpus, write_file
 
 
 @pytest.fixture(scope="module", params=sorted(TRANSFER_SYNTAXES))
 def corpus(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> CorpusManifest:
-    return generate_corpus(
-        tmp_path_factory.mktemp(f"native-{request.param}"),
-        patients=1,
-        studies_per_patient=1,
-        series_per_study=1,
-        instances_per_series=2,
-        rows=16,
-        cols=16,
-        seed=11,
-        transfer_syntaxes=[TRANSFER_SYNTAXES[request.param]],
-        include_documents=True,
+    return one_series_corpus(
+        tmp_path_factory.mktemp(f"native-{request.param}"), request.param, seed=11
     )
 
 
