@@ -82,12 +82,8 @@ class TrialWriter:
             (0x00120062, "CS", "YES"),
             (0x00280303, "CS", markers.temporal),
         )
-        self._constant_raw: dict[tuple[bool | None, bool | None], list[RawDataElement | None]] = {}
-        """The constant attributes as raw elements, per encoding (``None``: not raw)."""
         self._code_values = markers.codes
-        # Items are shared by the results of a run (nothing writes into them), one set
-        # per encoding: their values raw in it, written as they are.
-        self._codes: dict[tuple[bool | None, bool | None], tuple[Dataset, ...]] = {}
+        self._by_encoding: dict[tuple[bool | None, bool | None], _Constants] = {}
 
     def write(
         self,
@@ -103,13 +99,8 @@ class TrialWriter:
         _put(dataset, 0x00100020, "LO", subject)
         if 0x00100010 not in dataset:
             _put(dataset, 0x00100010, "PN", "")  # Type 2: present, empty without a name
-        encoding = getattr(dataset, "original_encoding", (None, None))
-        constant = self._constant_raw.get(encoding)
-        if constant is None:
-            constant = self._constant_raw[encoding] = [
-                _raw_text(dataset, tag, vr, value) for tag, vr, value in self._constant
-            ]
-        for (tag, vr, value), raw in zip(self._constant, constant, strict=True):
+        constants = self._constants(dataset)
+        for (tag, vr, value), raw in zip(self._constant, constants.raw, strict=True):
             if raw is None:
                 _put(dataset, tag, vr, value)
             else:
@@ -118,14 +109,33 @@ class TrialWriter:
         method = list(self._method)
         method += [f[:LO_MAX].rstrip() for f in extra_facts if f[:LO_MAX].rstrip() not in method]
         _put(dataset, 0x00120063, "LO", method if len(method) > 1 else method[0])
-        encoding = getattr(dataset, "original_encoding", (None, None))
-        items = self._codes.get(encoding)
-        if items is None:
-            items = self._codes[encoding] = tuple(
-                _code_item(code, encoding) for code in self._code_values
-            )
-        codes = [*items, _code_item(_CLEAN_PIXELS, encoding)] if cleaned_pixels else list(items)
+        codes = [*constants.codes, constants.clean_pixels] if cleaned_pixels else constants.codes
         _put(dataset, 0x00120064, "SQ", DicomSequence(codes))
+
+    def _constants(self, dataset: Dataset) -> _Constants:
+        """What every result in ``dataset``'s encoding gets, built at the first."""
+        encoding = getattr(dataset, "original_encoding", (None, None))
+        constants = self._by_encoding.get(encoding)
+        if constants is None:
+            constants = self._by_encoding[encoding] = _Constants(
+                raw=[_raw_text(dataset, tag, vr, value) for tag, vr, value in self._constant],
+                codes=[_code_item(code, encoding) for code in self._code_values],
+                clean_pixels=_code_item(_CLEAN_PIXELS, encoding),
+            )
+        return constants
+
+
+@dataclass(frozen=True, slots=True)
+class _Constants:
+    """The same for every result of a run in one encoding, and shared by them (nothing
+    writes into these): raw elements and code items written as they are."""
+
+    raw: list[RawDataElement | None]
+    """The constant attributes as raw elements (``None``: not raw in this encoding)."""
+    codes: list[Dataset]
+    """De-identification Method Code Sequence items."""
+    clean_pixels: Dataset
+    """The Clean Pixel Data Option item, for results with masked pixels."""
 
 
 def finish_file_meta(dataset: FileDataset) -> None:

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from multiprocessing.managers import BaseManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from deid.store.http import VaultTarget
 from deid.store.memory import MemoryStore
@@ -74,6 +74,9 @@ def open_embedded(
     return store
 
 
+_T = TypeVar("_T")
+
+
 class FailClosedStore:
     """A :class:`MappingStore` whose failures all become :class:`StoreUnavailableError`.
 
@@ -87,40 +90,32 @@ class FailClosedStore:
         self._name = name
         self._lock = threading.Lock()
 
+    def _call(self, call: Callable[[], _T]) -> _T:
+        """``call()``, alone, its failure a :class:`StoreUnavailableError`."""
+        with self._lock:
+            try:
+                return call()
+            except Exception as exc:
+                raise self._failed(exc) from None
+
     def _failed(self, exc: Exception) -> StoreUnavailableError:
         return StoreUnavailableError(f"the mapping store {self._name} failed: {_describe(exc)}")
 
     def trial_info(self) -> TrialInfo:
         """The trial and site the store is bound to."""
-        with self._lock:
-            try:
-                return self._inner.trial_info()
-            except Exception as exc:
-                raise self._failed(exc) from None
+        return self._call(self._inner.trial_info)
 
     def enroll(self, patient_key: str) -> Enrollment:
         """Find or enroll the patient."""
-        with self._lock:
-            try:
-                return self._inner.enroll(patient_key)
-            except Exception as exc:
-                raise self._failed(exc) from None
+        return self._call(lambda: self._inner.enroll(patient_key))
 
     def get_or_create(self, items: Sequence[PseudonymRequest]) -> list[str | None]:
         """Answer a batch of pseudonym requests."""
-        with self._lock:
-            try:
-                return self._inner.get_or_create(items)
-            except Exception as exc:
-                raise self._failed(exc) from None
+        return self._call(lambda: self._inner.get_or_create(items))
 
     def close(self) -> None:
         """Close the wrapped store."""
-        with self._lock:
-            try:
-                self._inner.close()
-            except Exception as exc:
-                raise self._failed(exc) from None
+        self._call(self._inner.close)
 
 
 class _StoreManager(BaseManager):
