@@ -90,42 +90,30 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _measure(
-    kind: str,
-    corpus: Path,
-    out: Path,
-    extra: list[str],
-    repeat: int = 1,
-    fresh: tuple[Path, ...] = (),
+    kind: str, corpus: Path, out: Path, extra: list[str], fresh: tuple[Path, ...] = ()
 ) -> dict[str, Any]:
-    """The fastest of ``repeat`` measurements, each from a clean slate."""
+    """One measurement, in a process of its own, from a clean slate."""
     root = Path(__file__).resolve().parent.parent
     command = [sys.executable, "-m", "bench.measure", kind, str(corpus), str(out), "--", *extra]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
     }
-    best: dict[str, Any] | None = None
-    for _ in range(repeat):
-        # A leftover output would be resumed, not redone; a leftover vault reused.
-        for leftover in (*out.parent.glob(f"{out.name}*"), *fresh):
-            if leftover.is_dir():
-                shutil.rmtree(leftover)
-            elif leftover.exists():
-                leftover.unlink()
-        # What the last measurement wrote goes to disk now, not during this one (deid
-        # run syncs its outputs, and a file system sync writes back everything dirty).
-        os.sync()
-        done = subprocess.run(
-            command, capture_output=True, text=True, check=False, cwd=root, env=env
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"{kind} measurement failed:\n{done.stderr[-4000:]}")
-        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-        if best is None or result["seconds"] < best["seconds"]:
-            best = result
-    assert best is not None
-    best["repeats"] = repeat
-    return best
+    # A leftover output (an earlier benchmark in the same --work-dir) would be
+    # resumed, not redone; a leftover vault reused.
+    for leftover in (*out.parent.glob(f"{out.name}*"), *fresh):
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        elif leftover.exists():
+            leftover.unlink()
+    # What the last measurement wrote goes to disk now, not during this one (deid
+    # run syncs its outputs, and a file system sync writes back everything dirty).
+    os.sync()
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=root, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} measurement failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def _interleaved(
@@ -161,7 +149,7 @@ def _interleaved(
             turn = round_number % len(names)
             for name in names[turn:] + names[:turn]:
                 kind, out, extra, fresh = config(name, round_number)
-                result = _measure(kind, corpus, out, extra, 1, fresh)
+                result = _measure(kind, corpus, out, extra, fresh)
                 seconds[name].append(result["seconds"])
                 if name not in best or result["seconds"] < best[name]["seconds"]:
                     best[name] = result
