@@ -15,6 +15,14 @@ from urllib.parse import urlsplit
 from tqdm import tqdm
 
 from deid.batch import REPORT_NAME, BatchConfig, BatchError, RuleSettings, check_folders, run_batch
+from deid.contract.errors import VaultClientError
+from deid.contract.trial_config import (
+    SITE_ID_PATTERN,
+    TRIAL_KEY_PATTERN,
+    TrialConfig,
+    TrialConfigError,
+    load_trial_config,
+)
 from deid.corpus import BAD_FILE_KINDS, TRANSFER_SYNTAXES, generate_corpus
 from deid.dicomfile import read_input
 from deid.engine import Engine, InspectRow
@@ -39,15 +47,7 @@ from deid.profiles import (
 from deid.store.factory import StoreSpec, StoreUnavailableError, open_embedded, run_scoped_store
 from deid.store.http import VaultTarget
 from deid.store.memory import MemoryStore
-from deid.vault_client import VaultClientError
 from deid.writing import DEFAULT_LAYOUT, LayoutError, check_layout, is_within
-from vault.trial_config import (
-    SITE_ID_PATTERN,
-    TRIAL_KEY_PATTERN,
-    TrialConfig,
-    TrialConfigError,
-    load_trial_config,
-)
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1

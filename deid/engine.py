@@ -52,6 +52,8 @@ from pydicom.sequence import Sequence
 from pydicom.values import convert_SQ
 
 from deid.actions import Action, Code, ElementContext
+from deid.contract.limits import MAX_ORIGINAL_LENGTH
+from deid.contract.store import Enrollment, MappingStore
 from deid.dicomfile import read_input
 from deid.guard import Guard
 from deid.handlers import (
@@ -72,13 +74,7 @@ from deid.identifiers import IdentifierKind, Identifiers, kind_of
 from deid.outcome import Deidentified, Outcome, Quarantined, QuarantineError, QuarantineReason
 from deid.profiles import Option, Rules
 from deid.pseudo import get_class
-from deid.store.protocol import (
-    MAX_ORIGINAL_LENGTH,
-    Enrollment,
-    MappingStore,
-    PseudonymCollisionError,
-    resolve_pseudonyms,
-)
+from deid.store.resolve import PseudonymCollisionError, resolve_pseudonyms
 from deid.uids import UID_KIND, propose_uid
 from deid.walk import Visit, element_text, format_path, value_text, walk
 

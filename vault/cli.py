@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from tqdm import tqdm
 
+from deid.contract.trial_config import TrialConfig, TrialConfigError, load_trial_config
 from vault import __version__
 from vault.audit import verify_chain
 from vault.authz import cli_caller
@@ -55,7 +56,6 @@ from vault.transfer.keys import (
     load_transfer_public_key,
 )
 from vault.transfer.operations import export_bundle, import_bundle
-from vault.trial_config import TrialConfig, TrialConfigError, load_trial_config
 
 DEFAULT_PORT = 8200
 

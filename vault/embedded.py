@@ -20,7 +20,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
+from deid.contract.store import Enrollment, MappingStore, PseudonymRequest, TrialInfo
+from deid.contract.trial_config import TrialConfig
 from vault.audit import AuditSigner
 from vault.authz import LOCAL_PRINCIPAL, Binding, Caller
 from vault.crypto import (
@@ -38,7 +39,6 @@ from vault.repositories import trials as trials_repo
 from vault.runtime import AuthPolicy, Limits, VaultRuntime
 from vault.services import mappings as mapping_service
 from vault.services import trials as trial_service
-from vault.trial_config import TrialConfig
 
 DEFAULT_CHECKPOINT_INTERVAL = 100
 

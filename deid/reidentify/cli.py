@@ -10,7 +10,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from deid.reidentify.client import PURPOSES, RequestInfo
+from deid.contract.errors import VaultClientError, VaultRefusedError
+from deid.contract.purposes import PURPOSES
+from deid.contract.reidentification import RequestInfo
 from deid.reidentify.http import HttpReidentificationClient
 from deid.reidentify.job import (
     EXIT_OK,
@@ -22,12 +24,7 @@ from deid.reidentify.job import (
     next_steps,
     reidentify,
 )
-from deid.vault_client import (
-    VaultClientError,
-    VaultConnection,
-    VaultRefusedError,
-    read_token_file,
-)
+from deid.vault_client import VaultConnection, read_token_file
 
 REIDENTIFY_EXIT_HELP = """\
 exit status:

@@ -16,10 +16,10 @@ from pathlib import Path
 from pydicom import dcmread
 
 from deid.batch import REPORT_NAME as DEID_REPORT
+from deid.contract.errors import VaultRefusedError
 from deid.corpus import CorpusManifest
 from deid.reidentify.embedded import EmbeddedReidentificationClient, principal_caller
 from deid.reidentify.job import EXIT_OK, REPORT_NAME, ReidentifyJob, reidentify
-from deid.vault_client import VaultRefusedError
 from deid.writing import input_files
 from vault.embedded import open_embedded_vault
 from vault.models import Role

@@ -17,8 +17,8 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from deid.reidentify.client import Pseudonym, Release, RequestInfo, SubjectRelease
-from deid.vault_client import VaultRefusedError
+from deid.contract.errors import VaultRefusedError
+from deid.contract.reidentification import Pseudonym, Release, RequestInfo, SubjectRelease
 from vault.authz import Binding, Caller
 from vault.errors import NotFoundError, VaultError
 from vault.models import ReidentificationRequest, Role
@@ -68,7 +68,7 @@ def _info(session: Session, trial: str, request: ReidentificationRequest) -> Req
 
 
 class EmbeddedReidentificationClient:
-    """A :class:`~deid.reidentify.client.ReidentificationClient` acting as ``caller``."""
+    """A :class:`~deid.contract.reidentification.ReidentificationClient` acting as ``caller``."""
 
     def __init__(self, runtime: VaultRuntime, caller: Caller) -> None:
         self._runtime = runtime

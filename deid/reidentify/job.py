@@ -26,17 +26,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deid.dicomfile import write_dataset
-from deid.reidentify.client import (
+from deid.contract.errors import VaultClientError, VaultRefusedError, VaultUnavailableError
+from deid.contract.reidentification import (
     Pseudonym,
     ReidentificationClient,
     Release,
     RequestInfo,
     SubjectRelease,
 )
+from deid.dicomfile import write_dataset
 from deid.reidentify.restore import RestoreError, restore_dataset
 from deid.reidentify.scan import ScannedFile, read_dataset, scan_file
-from deid.vault_client import VaultClientError, VaultRefusedError, VaultUnavailableError
 from deid.writing import (
     input_files,
     is_within,

@@ -39,9 +39,9 @@ from pydicom import config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
+from deid.contract.reidentification import Pseudonym, SubjectRelease
 from deid.dates import DateValueError, shift_da, shift_dt
 from deid.handlers.names import normalized_name
-from deid.reidentify.client import Pseudonym, SubjectRelease
 from deid.reidentify.scan import element_candidates, subject_of, visit_text, wants_text
 from deid.uids import IMPLEMENTATION_CLASS_UID
 from deid.walk import Visit, element_text, walk

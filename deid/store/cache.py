@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
+from deid.contract.store import Enrollment, MappingStore, PseudonymRequest, TrialInfo
 
 DEFAULT_MAX_ENTRIES = 200_000
 

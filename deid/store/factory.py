@@ -32,12 +32,12 @@ from multiprocessing.managers import BaseManager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from deid.contract.errors import VaultClientError
+from deid.contract.store import Enrollment, MappingStore, PseudonymRequest, TrialInfo
+from deid.contract.trial_config import TrialConfig
 from deid.store.http import VaultTarget
 from deid.store.memory import MemoryStore
-from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
-from deid.vault_client import VaultClientError
 from vault.embedded import open_embedded_store
-from vault.trial_config import TrialConfig
 
 
 class StoreUnavailableError(RuntimeError):

@@ -33,12 +33,12 @@ from deid.batch import (
     run_batch,
 )
 from deid.cli import main
+from deid.contract.trial_config import TrialConfig
 from deid.corpus import CorpusManifest, generate_corpus
 from deid.report import FileRecord, RunReport, Status
 from deid.store.factory import StoreSpec, run_scoped_store
 from deid.writing import TEMP_PREFIX
 from tests.deid.batch_support import inputs_with_records, plain_bytes, read_report, snapshot
-from vault.trial_config import TrialConfig
 
 EXPECTED_REASONS = {
     "not_dicom": "not-dicom",

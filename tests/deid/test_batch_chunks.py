@@ -26,13 +26,13 @@ from deid.batch import (
     _chunks,
     _results_in_process,
 )
+from deid.contract.store import Enrollment, MappingStore, PseudonymRequest, TrialInfo
 from deid.corpus import CorpusManifest, generate_corpus
 from deid.engine import Prepared
 from deid.outcome import Deidentified, Quarantined, QuarantineReason
 from deid.profiles.recipe import RecipeError
 from deid.report import Reason, Status
 from deid.store.factory import StoreSpec, StoreUnavailableError
-from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
 from deid.writing import DEFAULT_LAYOUT, TEMP_PREFIX, input_files
 from tests.deid.engine_fixtures import engine, store
 

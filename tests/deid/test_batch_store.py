@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from deid.contract.store import Enrollment, PseudonymRequest, TrialInfo
+from deid.contract.trial_config import TrialConfig
 from deid.store.factory import (
     FailClosedStore,
     SharedStoreClient,
@@ -16,8 +18,6 @@ from deid.store.factory import (
     run_scoped_store,
 )
 from deid.store.memory import MemoryStore
-from deid.store.protocol import Enrollment, PseudonymRequest, TrialInfo
-from vault.trial_config import TrialConfig
 
 
 def _ask(proxy: Any, patient: str) -> tuple[str, int, tuple[str | None, ...]]:

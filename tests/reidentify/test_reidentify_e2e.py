@@ -14,9 +14,10 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from deid.contract.errors import VaultRefusedError
 from deid.reidentify.http import HttpReidentificationClient
 from deid.reidentify.job import EXIT_INCOMPLETE, EXIT_OK, EXIT_PENDING, EXIT_VAULT, REPORT_NAME
-from deid.vault_client import VaultConnection, VaultRefusedError
+from deid.vault_client import VaultConnection
 from tests.reidentify.world import (
     TRIAL,
     World,

@@ -5,11 +5,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
+from deid.contract.store import MappingStore, PseudonymRequest
+from deid.contract.trial_config import TrialConfig
 from deid.store.cache import CachingStore
-from deid.store.protocol import MappingStore, PseudonymRequest, resolve_pseudonyms
+from deid.store.resolve import resolve_pseudonyms
 from vault.embedded import open_embedded_store
 from vault.models import Mapping, Subject
-from vault.trial_config import TrialConfig
 
 ORIGINALS = [f"1.2.840.99.{i}" for i in range(60)]
 PATIENTS = [f"MRN{i:03d}" for i in range(12)]

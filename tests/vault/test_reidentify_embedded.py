@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from deid.contract.errors import VaultRefusedError
 from deid.reidentify.embedded import EmbeddedReidentificationClient, principal_caller
 from deid.reidentify.job import (
     EXIT_OK,
@@ -16,7 +17,6 @@ from deid.reidentify.job import (
     ReidentifyJob,
     reidentify,
 )
-from deid.vault_client import VaultRefusedError
 from tests.reidentify.world import assert_restored, deidentify_in_process
 from tests.vault import factories
 from vault.authz import Binding

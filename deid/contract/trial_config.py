@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vault.subject_ids import DEFAULT_TEMPLATE, SubjectIdTemplate, SubjectIdTemplateError
+from deid.contract.errors import UsageError
+from deid.contract.subject_ids import DEFAULT_TEMPLATE, SubjectIdTemplate, SubjectIdTemplateError
 
 TRIAL_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 SITE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$"
@@ -91,7 +92,7 @@ class TrialConfig(BaseModel):
         return self.sites.get(site_id, site_id)
 
 
-class TrialConfigError(ValueError):
+class TrialConfigError(UsageError, ValueError):
     """A trial configuration file that cannot be used; the message says why."""
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from vault.trial_config import ReidentificationPolicy, TrialConfigError, load_trial_config
+from deid.contract.trial_config import ReidentificationPolicy, TrialConfigError, load_trial_config
 
 
 def test_toml_config_fills_in_the_key(tmp_path):
