@@ -37,7 +37,6 @@ from deid.contract.store import Enrollment, MappingStore, PseudonymRequest, Tria
 from deid.contract.trial_config import TrialConfig
 from deid.store.http import VaultTarget
 from deid.store.memory import MemoryStore
-from vault.embedded import open_embedded_store
 
 
 class StoreUnavailableError(RuntimeError):
@@ -62,11 +61,14 @@ def open_embedded(
     trial_config: TrialConfig | None = None,
     key_dir: Path | None = None,
 ) -> MappingStore:
-    """Open the embedded vault at ``store_path``; the one place ``deid`` does so."""
+    """Open the embedded vault at ``store_path``; the one place ``deid`` does so.
+
+    The vault (SQLAlchemy, Alembic) is imported here, when a run needs it.
+    """
+    from deid.embedded import open_store
+
     try:
-        store: MappingStore = open_embedded_store(
-            store_path, trial, site, trial_config=trial_config, key_dir=key_dir
-        )
+        store = open_store(store_path, trial, site, trial_config, key_dir)
     except Exception as exc:
         raise StoreUnavailableError(
             f"cannot open the mapping store {store_path}: {_describe(exc)}"

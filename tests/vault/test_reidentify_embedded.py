@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from deid.contract.errors import VaultRefusedError
-from deid.reidentify.embedded import EmbeddedReidentificationClient, principal_caller
 from deid.reidentify.job import (
     EXIT_OK,
     EXIT_PENDING,
@@ -20,6 +19,7 @@ from deid.reidentify.job import (
 from tests.reidentify.world import assert_restored, deidentify_in_process
 from tests.vault import factories
 from vault.authz import Binding
+from vault.embedded_reidentification import EmbeddedReidentificationClient, principal_caller
 from vault.models import Role
 from vault.runtime import VaultRuntime
 

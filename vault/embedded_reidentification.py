@@ -2,8 +2,9 @@
 
 The vault's own services are called with a given principal, each call in its own
 transaction, exactly as the API would call them: the same rules (four eyes,
-single-use grants, expiry), the same audit records. A refusal becomes the same
-:class:`~deid.vault_client.VaultRefusedError` the HTTP client raises.
+single-use grants, expiry), the same audit records. Answers are the contract's
+shapes (:mod:`deid.contract.reidentification`), and a refusal becomes the same
+:class:`~deid.contract.errors.VaultRefusedError` ``deid``'s HTTP client raises.
 
 There is no authentication here: whoever can open the database and its key files
 can act as any principal. That is right for the demo and for tests; for staff,
