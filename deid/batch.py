@@ -43,6 +43,7 @@ from typing import IO, Any, TypeVar
 from tqdm import tqdm
 
 from deid import __version__
+from deid.contract.errors import UsageError
 from deid.dicomfile import encode_dataset
 from deid.engine import Engine, EngineSettings, PayloadPolicy, Prepared
 from deid.heap import settle, settled_heap
@@ -88,7 +89,7 @@ _A = TypeVar("_A")
 _R = TypeVar("_R")
 
 
-class BatchError(Exception):
+class BatchError(UsageError):
     """The batch cannot start; the message says what to change."""
 
 

@@ -1,4 +1,8 @@
-"""What each ``deid`` command does, once :mod:`deid.cli` has parsed its arguments."""
+"""What each ``deid`` command does, once :mod:`deid.cli` has parsed its arguments.
+
+Commands return their exit status, or raise a :class:`~deid.contract.errors.DeidError`
+saying what to do, which :func:`deid.cli.main` prints.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +18,12 @@ from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
-from deid.batch import REPORT_NAME, BatchConfig, BatchError, RuleSettings, check_folders, run_batch
-from deid.contract.errors import VaultClientError
+from deid.batch import REPORT_NAME, BatchConfig, RuleSettings, check_folders, run_batch
+from deid.contract.errors import ExitStatus, UsageError, VaultClientError
 from deid.contract.trial_config import (
     SITE_ID_PATTERN,
     TRIAL_KEY_PATTERN,
     TrialConfig,
-    TrialConfigError,
     load_trial_config,
 )
 from deid.corpus import BAD_FILE_KINDS, TRANSFER_SYNTAXES, generate_corpus
@@ -29,13 +32,8 @@ from deid.engine import Engine, InspectRow
 from deid.outcome import Quarantined, QuarantineError
 from deid.profiles import (
     DEFAULT_TRIAL_OPTIONS,
-    AcceptanceError,
     Option,
-    OptionError,
     PatientNamePolicy,
-    RecipeContradictionError,
-    RecipeError,
-    SafePrivateError,
     Severity,
     check_recipe_file,
     load_safe_private_file,
@@ -47,20 +45,11 @@ from deid.profiles import (
 from deid.store.factory import StoreSpec, StoreUnavailableError, open_embedded, run_scoped_store
 from deid.store.http import VaultTarget
 from deid.store.memory import MemoryStore
-from deid.writing import DEFAULT_LAYOUT, LayoutError, check_layout, is_within
-
-EXIT_OK = 0
-EXIT_INCOMPLETE = 1
-EXIT_USAGE = 2
-EXIT_STORE = 3
-EXIT_INTERRUPTED = 130
+from deid.writing import DEFAULT_LAYOUT, check_layout, is_within
 
 
-class UsageError(Exception):
-    """Something the user asked for cannot work; the message says what to do instead."""
-
-
-def _progress_wanted(args: argparse.Namespace) -> bool:
+def progress_wanted(args: argparse.Namespace) -> bool:
+    """Whether to draw progress bars: asked for, and someone is watching standard error."""
     return not getattr(args, "no_progress", False) and sys.stderr.isatty()
 
 
@@ -80,7 +69,7 @@ def corpus(args: argparse.Namespace) -> int:
         total=total,
         unit="file",
         desc="generating",
-        disable=not _progress_wanted(args),
+        disable=not progress_wanted(args),
         file=sys.stderr,
     ) as bar:
         manifest = generate_corpus(
@@ -105,7 +94,7 @@ def corpus(args: argparse.Namespace) -> int:
         + (f"; manifest in {args.manifest}" if args.manifest is not None else "")
     )
     print("these files hold invented but identifiable data: treat them like real exports")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
@@ -124,11 +113,11 @@ def profile(args: argparse.Namespace) -> int:
             "\n--profile trial (the default) adds the options marked (default), unless "
             "retain-long-full-dates is chosen; --profile basic adds none."
         )
-        return EXIT_OK
+        return ExitStatus.OK
     if args.profile_command == "classes":
         print("PSEUDO classes for recipes (PSEUDO <attribute> <CLASS>):\n")
         print(pseudo_classes_table())
-        return EXIT_OK
+        return ExitStatus.OK
     return check_recipe(args)
 
 
@@ -142,44 +131,28 @@ def _chosen_options(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def _rule_settings(args: argparse.Namespace) -> RuleSettings:
-    """The rule settings of the command line, built once to report problems now."""
-    try:
-        settings = RuleSettings(
-            options=_chosen_options(args),
-            recipe=getattr(args, "recipe", None),
-            variables=tuple(parse_variables(getattr(args, "variables", [])).items()),
-            accepted_deviations=tuple(getattr(args, "accepted_deviations", [])),
-            safe_private=args.safe_private,
-            strict=args.strict,
-            patient_name=args.patient_name,
-            burned_in_annotation=args.burned_in_annotation,
-            encapsulated_documents=args.encapsulated_documents,
-        )
-        settings.build_rules()
-    except RULE_ERRORS as exc:
-        raise UsageError(str(exc)) from None
+    """The rule settings of the command line, built once to report problems now (an
+    unknown option, a recipe that cannot be read or contradicts the profile...)."""
+    settings = RuleSettings(
+        options=_chosen_options(args),
+        recipe=getattr(args, "recipe", None),
+        variables=tuple(parse_variables(getattr(args, "variables", [])).items()),
+        accepted_deviations=tuple(getattr(args, "accepted_deviations", [])),
+        safe_private=args.safe_private,
+        strict=args.strict,
+        patient_name=args.patient_name,
+        burned_in_annotation=args.burned_in_annotation,
+        encapsulated_documents=args.encapsulated_documents,
+    )
+    settings.build_rules()
     return settings
-
-
-RULE_ERRORS = (
-    OptionError,
-    RecipeError,
-    RecipeContradictionError,
-    AcceptanceError,
-    SafePrivateError,
-    ValueError,
-)
-"""Problems of options, recipes and lists: the message says what to fix."""
 
 
 def check_recipe(args: argparse.Namespace) -> int:
     """``deid profile check FILE``: the reviewer's findings, with line numbers."""
-    try:
-        options = _chosen_options(args)
-        variables = parse_variables(args.variables)
-        safe_private = load_safe_private_file(args.safe_private) if args.safe_private else None
-    except RULE_ERRORS as exc:
-        raise UsageError(str(exc)) from None
+    options = _chosen_options(args)
+    variables = parse_variables(args.variables)
+    safe_private = load_safe_private_file(args.safe_private) if args.safe_private else None
     report = check_recipe_file(
         args.recipe,
         options,
@@ -191,8 +164,8 @@ def check_recipe(args: argparse.Namespace) -> int:
     )
     print(report.render())
     if any(finding.severity is Severity.INVALID for finding in report.findings):
-        return EXIT_USAGE
-    return EXIT_OK if report.ok else EXIT_INCOMPLETE
+        return ExitStatus.USAGE
+    return ExitStatus.OK if report.ok else ExitStatus.PROBLEMS
 
 
 def _default_beside(output: Path, suffix: str) -> Path:
@@ -225,15 +198,10 @@ def run(args: argparse.Namespace) -> int:
     if args.report is not None and is_within(args.report, args.input):
         raise UsageError("--report must not be inside INPUT, which is never written to")
     rules = _rule_settings(args)
-    try:
-        layout = check_layout(args.layout or DEFAULT_LAYOUT)
-        trial_config = (
-            load_trial_config(args.trial_config, key=trial) if args.trial_config else None
-        )
-        if args.anonymize:
-            trial_config = trial_config or TrialConfig(key=trial)
-    except (LayoutError, TrialConfigError) as exc:
-        raise UsageError(str(exc)) from None
+    layout = check_layout(args.layout or DEFAULT_LAYOUT)
+    trial_config = load_trial_config(args.trial_config, key=trial) if args.trial_config else None
+    if args.anonymize:
+        trial_config = trial_config or TrialConfig(key=trial)
     store_path = (
         None
         if args.anonymize or vault is not None
@@ -248,39 +216,59 @@ def run(args: argparse.Namespace) -> int:
         anonymize=args.anonymize,
         layout=layout,
     )
+    return deidentify(
+        config,
+        trial_config,
+        workers=args.workers,
+        progress=progress_wanted(args),
+        report_path=args.report,
+    )
+
+
+def deidentify(
+    config: BatchConfig,
+    trial_config: TrialConfig | None = None,
+    *,
+    workers: int = 1,
+    progress: bool = False,
+    report_path: Path | None = None,
+) -> int:
+    """Run a checked ``deid run``: open its store, de-identify, print the summary and
+    where everything is; the exit status.
+
+    The store is opened once first: a deployed vault is asked for the trial (a wrong
+    URL, token, trial or site stops the run before any worker starts); the embedded
+    vault creates the trial from ``trial_config`` on first use; ``--anonymize``
+    serves its run-scoped store (from ``trial_config``) to every worker.
+    """
+    check_folders(config)
+    store = config.store
     try:
-        check_folders(config)
         with ExitStack() as stack:
-            if trial_config is not None and args.anonymize:
-                proxy = stack.enter_context(run_scoped_store(trial_config, site))
-                config = replace(config, store=replace(config.store, shared_proxy=proxy))
-            elif vault is not None:
-                # Asking once here stops a wrong URL, token, trial or site before any
-                # worker starts.
-                with closing(config.store.open()) as store:
-                    store.trial_info()
+            if config.anonymize:
+                assert trial_config is not None, "a run-scoped store needs the trial's settings"
+                proxy = stack.enter_context(run_scoped_store(trial_config, store.site))
+                config = replace(config, store=replace(store, shared_proxy=proxy))
+            elif store.vault is not None:
+                with closing(store.open()) as opened:
+                    opened.trial_info()
             else:
-                assert store_path is not None
-                store_path.parent.mkdir(parents=True, exist_ok=True)
-                # Opening once in the parent creates the trial before any worker starts.
-                open_embedded(store_path, trial, site, trial_config, args.key_dir).close()
-            report = run_batch(
-                config,
-                workers=args.workers,
-                progress=_progress_wanted(args),
-                report_path=args.report,
-            )
-    except BatchError as exc:
-        raise UsageError(str(exc)) from None
+                assert store.store_path is not None
+                store.store_path.parent.mkdir(parents=True, exist_ok=True)
+                open_embedded(
+                    store.store_path, store.trial, store.site, trial_config, store.key_dir
+                ).close()
+            report = run_batch(config, workers=workers, progress=progress, report_path=report_path)
     except StoreUnavailableError as exc:
-        _error(f"{exc}\nnothing more was written; fix the store and rerun the same command")
-        return EXIT_STORE
+        raise StoreUnavailableError(
+            f"{exc}\nnothing more was written; fix the store and rerun the same command"
+        ) from None
     for line in report.summary_lines():
         print(line)
-    _print_places(config, args.report)
+    _print_places(config, report_path)
     if report.stopped is not None and report.not_processed:
-        return EXIT_STORE
-    return EXIT_OK if report.complete else EXIT_INCOMPLETE
+        return ExitStatus.STORE
+    return ExitStatus.OK if report.complete else ExitStatus.PROBLEMS
 
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -356,10 +344,6 @@ def _print_places(config: BatchConfig, report: Path | None) -> None:
         print("mapping store:       none (--anonymize: nothing was kept, no way back)")
 
 
-def _error(message: str) -> None:
-    print(f"deid: error: {message}", file=sys.stderr)
-
-
 def inspect(args: argparse.Namespace) -> int:
     """``deid inspect FILE``: every attribute's action and resulting value."""
     rules = _rule_settings(args)
@@ -369,7 +353,7 @@ def inspect(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     except QuarantineError as exc:
         print(f"{args.file} would be quarantined: {exc.reason}: {exc.message}")
-        return EXIT_INCOMPLETE
+        return ExitStatus.PROBLEMS
     store = MemoryStore(TrialConfig(key=INSPECT_TRIAL), INSPECT_SITE)
     try:
         engine = Engine(rules.build_rules(), store, rules.engine_settings())
@@ -397,7 +381,7 @@ def inspect(args: argparse.Namespace) -> int:
                 "\nthe file would be written; pseudonyms above are examples, a real run "
                 "takes them from the trial's mapping store"
             )
-    return EXIT_INCOMPLETE if isinstance(outcome, Quarantined) else EXIT_OK
+    return ExitStatus.PROBLEMS if isinstance(outcome, Quarantined) else ExitStatus.OK
 
 
 INSPECT_TRIAL = "INSPECT"
@@ -428,11 +412,4 @@ def _print_inspection(rows: Sequence[InspectRow]) -> None:
     _print_table(table)
 
 
-def demo(args: argparse.Namespace) -> int:
-    """``deid demo OUT``: two sites' files, de-identified with one embedded vault."""
-    from deid.demo import run_demo
-
-    return run_demo(args.output, workers=args.workers, progress=_progress_wanted(args))
-
-
-__all__ = ["corpus", "demo", "inspect", "profile", "run"]
+__all__ = ["corpus", "deidentify", "inspect", "profile", "run"]

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from pydicom import dcmread
 
 from deid.batch import REPORT_NAME as DEID_REPORT
-from deid.contract.errors import VaultRefusedError
+from deid.contract.errors import ExitStatus, VaultRefusedError
 from deid.corpus import CorpusManifest
-from deid.reidentify.job import EXIT_OK, REPORT_NAME, ReidentifyJob, reidentify
+from deid.reidentify.job import REPORT_NAME, ReidentifyJob, reidentify
 from deid.writing import input_files
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def run_reidentification(out: Path, trial: str, site: str, manifest: CorpusManif
         second = reidentify(granted, requester, say=lambda line: print(f"   {line}"))
         written = [f for f in second.files if f.status == "written"]
         print(f"   {len(written)} files of subject {subject} written to {restored}")
-        status = EXIT_OK if written and second.exit_status == EXIT_OK else 1
+        status = ExitStatus.OK if written and second.exit_status == ExitStatus.OK else 1
         if written:
             _compare(manifest, deidentified, restored, written[0].input)
 

@@ -32,18 +32,20 @@ from multiprocessing.managers import BaseManager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from deid.contract.errors import VaultClientError
+from deid.contract.errors import DeidError, ExitStatus, VaultClientError
 from deid.contract.store import Enrollment, MappingStore, PseudonymRequest, TrialInfo
 from deid.contract.trial_config import TrialConfig
 from deid.store.http import VaultTarget
 from deid.store.memory import MemoryStore
 
 
-class StoreUnavailableError(RuntimeError):
+class StoreUnavailableError(DeidError, RuntimeError):
     """The mapping store could not be opened or failed a request.
 
     The message names the store and the failure, never a value being mapped.
     """
+
+    exit_status = ExitStatus.STORE
 
 
 def _describe(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ import secrets
 import threading
 from collections.abc import Sequence
 
+from deid.contract.errors import DeidError
 from deid.contract.kinds import is_identifying
 from deid.contract.store import Enrollment, PseudonymRequest, TrialInfo
 from deid.contract.subject_ids import SubjectIdTemplate
@@ -21,7 +22,7 @@ from deid.contract.trial_config import TrialConfig
 _SUBJECT_ID_ATTEMPTS = 100
 
 
-class StoreClosedError(RuntimeError):
+class StoreClosedError(DeidError, RuntimeError):
     """The store was used after :meth:`MemoryStore.close`."""
 
 

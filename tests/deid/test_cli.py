@@ -223,3 +223,41 @@ def test_demo_runs_two_sites_with_one_vault(
     assert list((out / "quarantine" / "site-01").glob("*.reason.json"))
     # A second demo rebuilds its own folder.
     assert main(["demo", str(out), "--workers", "1", "--no-progress"]) == 0
+
+
+def test_the_parser_states_the_defaults_of_the_modules_it_does_not_import(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The parser is built without the modules that own these values (start-up); they
+    must still agree."""
+    from deid.batch import REPORT_NAME
+    from deid.cli import VAULT_TIMEOUT
+    from deid.reidentify.job import REPORT_NAME as REIDENTIFY_REPORT_NAME
+    from deid.vault_client import DEFAULT_TIMEOUT
+
+    assert VAULT_TIMEOUT == DEFAULT_TIMEOUT
+    for command, report in (("run", REPORT_NAME), ("reidentify", REIDENTIFY_REPORT_NAME)):
+        assert main([command, "--help"]) == 0
+        assert f"OUTPUT/{report}" in "".join(capsys.readouterr().out.split())
+
+
+def test_a_bug_is_not_reported_as_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Only deid's own errors become messages and exit statuses; a ValueError from a bug
+    propagates with its traceback."""
+    from deid import commands
+
+    def broken(args: object) -> int:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(commands, "corpus", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["corpus", str(tmp_path / "c")])
+
+
+def test_corpus_settings_that_cannot_work_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["corpus", str(tmp_path / "c"), "--rows", "4", "--no-progress"]) == 2
+    assert "at least 8x8 pixels" in capsys.readouterr().err

@@ -102,3 +102,10 @@ def deid_script() -> str:
     script = Path(sys.executable).with_name("deid")
     assert script.exists(), f"{script} is missing: install the project (make setup)"
     return str(script)
+
+
+def test_deid_version_loads_neither_the_vault_nor_the_engine() -> None:
+    loaded = modules_loaded_by([deid_script(), "--version"])
+    assert "deid.cli" in loaded  # the report is read: this would fail with none
+    heavy = {m for m in loaded if m.split(".")[0] in {*SERVER_SIDE, "vault", "pydicom", "faker"}}
+    assert heavy == set()
