@@ -805,7 +805,7 @@ def run_batch(
     not_written = 0
     try:
         with ExitStack() as stack:
-            if workers == 1 or len(tasks) <= 1:
+            if (workers == 1 and not os.environ.get("DEID_FORCE_POOL")) or len(tasks) <= 1:
                 outcomes = _results_in_process(config, tasks)
             else:
                 outcomes = _results_in_pool(config, tasks, min(workers, len(tasks)), stack)

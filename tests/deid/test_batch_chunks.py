@@ -32,6 +32,7 @@ from deid.engine import Prepared
 from deid.outcome import Deidentified, Quarantined, QuarantineReason
 from deid.profiles.recipe import RecipeError
 from deid.report import Reason, Status
+from deid.store.cache import StoreMemory
 from deid.store.factory import StoreSpec, StoreUnavailableError
 from deid.writing import DEFAULT_LAYOUT, TEMP_PREFIX, input_files
 from tests.deid.engine_fixtures import engine, store
@@ -217,22 +218,21 @@ def test_outputs_that_cannot_be_written_fail_alone(corpus: CorpusManifest, tmp_p
     assert leftovers == []
 
 
-def test_a_full_pseudonym_memory_is_emptied_between_chunks_not_within(
-    corpus: CorpusManifest, monkeypatch: pytest.MonkeyPatch
+def test_a_full_pseudonym_memory_still_answers_the_chunk_that_fills_it(
+    corpus: CorpusManifest,
 ) -> None:
-    monkeypatch.setattr("deid.engine._CACHE_LIMIT", 4)
     chunked = engine()
+    chunked.memory = StoreMemory(max_entries=4)
     first = [f for f in map(chunked.prepare, _paths(corpus)[:1]) if isinstance(f, Prepared)]
     assert all(isinstance(f, Prepared) for f in chunked.resolve(first))
-    remembered = set(chunked._pseudonyms)
-    assert remembered  # the first file's answers, kept for the next files
+    assert len(chunked.memory)  # the first file's answers, kept for the next files
     files = [f for f in map(chunked.prepare, _paths(corpus)[1:]) if isinstance(f, Prepared)]
-    # The chunk's new answers overflow the memory: it is emptied before they go in,
-    # and every file still gets the remembered answers it relied on.
+    # The chunk's new answers overflow the memory, whose oldest entries go; every file
+    # of the chunk still gets every answer, the remembered ones included.
     results = [chunked.finish(f) for f in chunked.resolve(files) if isinstance(f, Prepared)]
     assert len(results) == 4
     assert all(isinstance(result, Deidentified) for result in results)
-    assert not remembered & set(chunked._pseudonyms) - {w for f in files for w in f.state.wanted}
+    assert len(chunked.memory) == 4
     assert len({r.study_uid for r in results if isinstance(r, Deidentified)}) == 1
 
 
