@@ -388,19 +388,25 @@ def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
         if args.command == "reidentify":
             return reidentify_commands.run_reidentify
         return reidentify_commands.run_requests
-    if args.command == "demo":
-        from deid.demo import demo
+    if args.command == "run":
+        from deid.commands.run import run
 
-        return demo
-    from deid import commands
+        return run
+    if args.command == "inspect":
+        from deid.commands.inspect import inspect
 
-    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "run": commands.run,
-        "inspect": commands.inspect,
-        "corpus": commands.corpus,
-        "profile": commands.profile,
-    }
-    return handlers[args.command]
+        return inspect
+    if args.command == "profile":
+        from deid.commands.profile import profile
+
+        return profile
+    if args.command == "corpus":
+        from deid.commands.corpus import corpus
+
+        return corpus
+    from deid.demo import demo
+
+    return demo
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,13 +19,16 @@ from pathlib import Path
 
 from pydicom import dcmread
 
-from deid.batch import REPORT_NAME, BatchConfig, RuleSettings
-from deid.commands import deidentify, progress_wanted
+from deid.commands.console import progress_wanted
+from deid.commands.deidentify import deidentify
 from deid.contract.errors import ExitStatus, UsageError
 from deid.contract.trial_config import load_trial_config
 from deid.corpus import CorpusManifest, generate_corpus
 from deid.profiles import DEFAULT_TRIAL_OPTIONS
 from deid.reidentify.demo import run_reidentification
+from deid.run.batch import REPORT_NAME
+from deid.run.config import BatchConfig
+from deid.run.settings import RuleSettings
 from deid.store.factory import StoreSpec
 from deid.writing import input_files
 
@@ -102,9 +105,11 @@ def run_demo(out: Path, *, workers: int = 1, progress: bool = False) -> int:
             output_root=out / "deidentified" / f"site-{site}",
             quarantine_root=out / "quarantine" / f"site-{site}",
             rules=rules,
-            store=StoreSpec(TRIAL, site, store_path=out / "vault" / "vault.sqlite"),
+            store=StoreSpec(
+                TRIAL, site, store_path=out / "vault" / "vault.sqlite", trial_config=trial_config
+            ),
         )
-        status = deidentify(run, trial_config, workers=workers, progress=progress)
+        status = deidentify(run, workers=workers, progress=progress)
         if status == ExitStatus.PROBLEMS and _only_expected_quarantines(
             out / "deidentified" / f"site-{site}", manifest
         ):

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from pydicom import dcmread
 
-from deid.batch import REPORT_NAME as DEID_REPORT
 from deid.contract.errors import ExitStatus, VaultRefusedError
 from deid.corpus import CorpusManifest
 from deid.reidentify.job import REPORT_NAME, ReidentifyJob, reidentify
+from deid.run.batch import REPORT_NAME as DEID_REPORT
 from deid.writing import input_files
 
 if TYPE_CHECKING:

@@ -230,9 +230,9 @@ def test_the_parser_states_the_defaults_of_the_modules_it_does_not_import(
 ) -> None:
     """The parser is built without the modules that own these values (start-up); they
     must still agree."""
-    from deid.batch import REPORT_NAME
     from deid.cli import VAULT_TIMEOUT
     from deid.reidentify.job import REPORT_NAME as REIDENTIFY_REPORT_NAME
+    from deid.run.batch import REPORT_NAME
     from deid.vault_client import DEFAULT_TIMEOUT
 
     assert VAULT_TIMEOUT == DEFAULT_TIMEOUT
@@ -246,12 +246,12 @@ def test_a_bug_is_not_reported_as_a_usage_error(
 ) -> None:
     """Only deid's own errors become messages and exit statuses; a ValueError from a bug
     propagates with its traceback."""
-    from deid import commands
+    from deid.commands import corpus
 
     def broken(args: object) -> int:
         raise ValueError("a bug")
 
-    monkeypatch.setattr(commands, "corpus", broken)
+    monkeypatch.setattr(corpus, "corpus", broken)
     with pytest.raises(ValueError, match="a bug"):
         main(["corpus", str(tmp_path / "c")])
 
