@@ -176,8 +176,9 @@ def _add_trial_arguments(parser: argparse.ArgumentParser) -> None:
         "--trial-config",
         type=Path,
         metavar="FILE",
-        help="TOML or JSON settings for a trial the store does not know yet "
-        "(sponsor, protocol, subject ID template, date offset range)",
+        help="TOML or JSON settings for a trial the store does not know yet (sponsor, "
+        "protocol, subject ID template, date offset range, site names); for a trial it "
+        "knows, the run stops unless they agree (change a trial with deid-vault trial update)",
     )
     trial.add_argument(
         "--store",

@@ -22,8 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from deid.contract.store import Enrollment, MappingStore, PseudonymRequest, TrialInfo
-from deid.contract.trial_config import TrialConfig
+from deid.contract.trial_config import TrialConfig, TrialSettingsDifferError
 from vault.audit import AuditSigner, VerificationReport
 from vault.authz import LOCAL_PRINCIPAL, Binding, Caller
 from vault.crypto import (
@@ -37,7 +39,7 @@ from vault.crypto import (
 from vault.db import create_vault_engine, current_revision, head_revision, make_session_factory
 from vault.db import upgrade as upgrade_database
 from vault.embedded_reidentification import EmbeddedReidentificationClient, principal_caller
-from vault.models import Principal, Role
+from vault.models import Principal, Role, Trial
 from vault.repositories import principals as principals_repo
 from vault.repositories import trials as trials_repo
 from vault.runtime import AuthPolicy, Limits, VaultRuntime
@@ -94,8 +96,15 @@ def _local_principal_id(runtime: VaultRuntime) -> int:
 
 
 def _ensure_trial_and_site(
-    runtime: VaultRuntime, admin: Caller, trial: str, site: str, config: TrialConfig | None
+    runtime: VaultRuntime,
+    admin: Caller,
+    trial: str,
+    site: str,
+    config: TrialConfig | None,
+    where: tuple[Path, Path],
 ) -> tuple[int, int]:
+    """The trial's and the site's ids, creating either on first use (``where``: the
+    store file and its key folder, for messages)."""
     if config is not None and config.key != trial:
         raise ValueError(f"the trial configuration is for trial {config.key!r}, not {trial!r}")
     with runtime.transaction() as session:
@@ -104,11 +113,34 @@ def _ensure_trial_and_site(
             row = trial_service.create_trial(
                 session, runtime, admin, config or TrialConfig(key=trial)
             )
+        elif config is not None:
+            _refuse_other_settings(session, row, config, *where)
         site_row = trials_repo.get_site(session, row.id, site)
         if site_row is None:
             name = (config or trial_service.trial_config(row)).site_name(site)
             site_row = trial_service.add_site(session, runtime, admin, trial, site, name)
         return row.id, site_row.id
+
+
+def _refuse_other_settings(
+    session: Session, row: Trial, config: TrialConfig, store_path: Path, key_dir: Path
+) -> None:
+    """A trial configuration given for an existing trial must agree with its settings:
+    it only ever sets up a new trial, and ignoring it silently would write other
+    settings than the user asked for into every file."""
+    sites = {s.site_key: s.name for s in trial_service.list_sites(session, row)}
+    differences = config.differences(trial_service.trial_config(row), sites)
+    if differences:
+        raise TrialSettingsDifferError(
+            f"trial {row.key} already exists in the store {store_path}, with other settings "
+            f"than the trial configuration gives: {'; '.join(differences)}. A trial "
+            "configuration sets up a trial the store does not know yet; it never changes "
+            f"one. Change the trial's settings with 'deid-vault trial update {row.key}' on "
+            f"this store (VAULT_DATABASE_URL=sqlite:///{store_path.resolve()} "
+            f"VAULT_KEY_DIR={key_dir.resolve()}), or rerun without --trial-config to use "
+            "the stored settings",
+            differences,
+        )
 
 
 class EmbeddedStore:
@@ -169,12 +201,17 @@ class EmbeddedStore:
             self._runtime.dispose()
 
 
+def _key_dir(store_path: Path, key_dir: Path | None) -> Path:
+    """Where the store's keys are: ``key_dir``, or ``keys/`` beside the store file."""
+    return Path(key_dir) if key_dir is not None else Path(store_path).parent / "keys"
+
+
 @contextmanager
 def _opened(store_path: Path, key_dir: Path | None) -> Iterator[tuple[VaultRuntime, Caller]]:
     """The runtime and the local admin, holding the first-use lock while the block runs."""
     store_path = Path(store_path)
     store_path.parent.mkdir(parents=True, exist_ok=True)
-    key_dir = Path(key_dir) if key_dir is not None else store_path.parent / "keys"
+    key_dir = _key_dir(store_path, key_dir)
     with _exclusive(store_path.with_name(store_path.name + ".lock")):
         runtime = _runtime(store_path, key_dir)
         principal_id = _local_principal_id(runtime)
@@ -195,7 +232,8 @@ def open_embedded_store(
     (from ``trial_config`` or defaults) and the site are created if missing.
     """
     with _opened(store_path, key_dir) as (runtime, admin):
-        trial_id, site_id = _ensure_trial_and_site(runtime, admin, trial, site, trial_config)
+        where = (Path(store_path), _key_dir(store_path, key_dir))
+        trial_id, site_id = _ensure_trial_and_site(runtime, admin, trial, site, trial_config, where)
     uploader = Caller(
         admin.principal_id,
         LOCAL_PRINCIPAL,

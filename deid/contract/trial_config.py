@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,45 @@ class TrialConfig(BaseModel):
     def site_name(self, site_id: str) -> str:
         """The configured name of ``site_id``, or the ID itself."""
         return self.sites.get(site_id, site_id)
+
+    def differences(self, stored: TrialConfig, stored_sites: Mapping[str, str]) -> list[str]:
+        """What this configuration states (the keys its file sets) that a trial with the
+        ``stored`` settings and sites has otherwise, as ``key (the store has X, the file
+        Y)``; empty when they agree. A site the trial does not have yet is no
+        difference (it is added with the configured name)."""
+        found = []
+        for name in sorted(self.model_fields_set - {"key", "sites"}):
+            given, kept = self._effective(name), stored._effective(name)
+            if given != kept:
+                found.append(f"{name} (the store has {kept!r}, the file {given!r})")
+        for site_id, name in sorted(self.sites.items()):
+            kept = stored_sites.get(site_id)
+            if kept is not None and kept != name:
+                found.append(f"sites.{site_id} (the store has {kept!r}, the file {name!r})")
+        return found
+
+    def _effective(self, name: str) -> object:
+        """The value of setting ``name`` as the trial uses it (protocol ID and name
+        default to the key)."""
+        if name == "protocol_id":
+            return self.effective_protocol_id
+        if name == "protocol_name":
+            return self.effective_protocol_name
+        value = getattr(self, name)
+        return value.value if isinstance(value, StrEnum) else value
+
+
+class TrialSettingsDifferError(UsageError):
+    """A trial configuration that disagrees with the settings of the existing trial; the
+    message names the keys and says how to change the trial instead."""
+
+    def __init__(self, message: str, differences: Sequence[str]) -> None:
+        super().__init__(message)
+        self.differences = tuple(differences)
+
+    def __reduce__(self) -> tuple[type[TrialSettingsDifferError], tuple[str, tuple[str, ...]]]:
+        # Raised in the run's store process, re-raised in the run's.
+        return (type(self), (str(self), self.differences))
 
 
 class TrialConfigError(UsageError, ValueError):

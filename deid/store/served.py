@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from collections.abc import Sequence
 from contextlib import suppress
 from multiprocessing.context import BaseContext
 from multiprocessing.managers import BaseManager
@@ -23,27 +24,62 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from deid.contract.store import Enrollment, PseudonymRequest, TrialInfo
 from deid.store.factory import FailClosedStore, StoreUnavailableError
 
 if TYPE_CHECKING:
     from deid.contract.trial_config import TrialConfig
 
 
-def _embedded(
-    store_path: Path, trial: str, site: str, trial_config: TrialConfig | None, key_dir: Path | None
-) -> FailClosedStore:
-    """In the server: the embedded vault, opened (the trial created on first use)."""
-    from deid.store.factory import open_embedded
+class _ServedStore:
+    """In the server: the run's store, opened by a call (so that what opening raises
+    reaches the caller as itself, not as a traceback), then asked by every worker."""
 
-    store = open_embedded(store_path, trial, site, trial_config, key_dir)
-    return FailClosedStore(store, str(store_path))
+    def __init__(self) -> None:
+        self._store: FailClosedStore | None = None
 
+    def open_embedded(
+        self,
+        store_path: Path,
+        trial: str,
+        site: str,
+        trial_config: TrialConfig | None,
+        key_dir: Path | None,
+    ) -> None:
+        """Open the embedded vault (the trial created on first use)."""
+        from deid.store.factory import open_embedded
 
-def _memory(config: TrialConfig, site: str, anonymized: bool) -> FailClosedStore:
-    """In the server: a run-scoped store, gone when the server ends."""
-    from deid.store.memory import MemoryStore
+        store = open_embedded(store_path, trial, site, trial_config, key_dir)
+        self._store = FailClosedStore(store, str(store_path))
 
-    return FailClosedStore(MemoryStore(config, site, anonymized=anonymized), "of this run")
+    def open_memory(self, config: TrialConfig, site: str, anonymized: bool) -> None:
+        """Open a run-scoped store, gone when the server ends."""
+        from deid.store.memory import MemoryStore
+
+        memory = MemoryStore(config, site, anonymized=anonymized)
+        self._store = FailClosedStore(memory, "of this run")
+
+    def _opened(self) -> FailClosedStore:
+        if self._store is None:
+            raise StoreUnavailableError("the run's mapping store was not opened")
+        return self._store
+
+    def trial_info(self) -> TrialInfo:
+        """The trial and site the store is bound to."""
+        return self._opened().trial_info()
+
+    def enroll(self, patient_key: str) -> Enrollment:
+        """Find or enroll the patient."""
+        return self._opened().enroll(patient_key)
+
+    def get_or_create(self, items: Sequence[PseudonymRequest]) -> list[str | None]:
+        """Answer a batch of pseudonym requests."""
+        return self._opened().get_or_create(items)
+
+    def close(self) -> None:
+        """Close the store."""
+        if self._store is not None:
+            self._store.close()
 
 
 def _start_loading_the_vault() -> None:
@@ -60,8 +96,7 @@ class _StoreManager(BaseManager):
     pass
 
 
-_StoreManager.register("EmbeddedStore", _embedded)
-_StoreManager.register("MemoryStore", _memory)
+_StoreManager.register("Store", _ServedStore)
 
 
 class StoreServer:
@@ -90,10 +125,8 @@ class StoreServer:
         Raises what opening raises there (the store unavailable, the trial
         configuration disagreeing with the trial's settings).
         """
-        proxy = self._manager.EmbeddedStore(  # type: ignore[attr-defined]
-            store_path, trial, site, trial_config, key_dir
-        )
-        self._stores.append(proxy)
+        proxy = self._new_store()
+        proxy.open_embedded(store_path, trial, site, trial_config, key_dir)
         return proxy
 
     def memory(self, config: TrialConfig, site: str, *, anonymized: bool = True) -> Any:
@@ -101,7 +134,12 @@ class StoreServer:
 
         ``anonymized`` marks it as such (``--anonymize``), which the output records.
         """
-        proxy = self._manager.MemoryStore(config, site, anonymized)  # type: ignore[attr-defined]
+        proxy = self._new_store()
+        proxy.open_memory(config, site, anonymized)
+        return proxy
+
+    def _new_store(self) -> Any:
+        proxy = self._manager.Store()  # type: ignore[attr-defined]
         self._stores.append(proxy)
         return proxy
 

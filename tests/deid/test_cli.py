@@ -261,3 +261,35 @@ def test_corpus_settings_that_cannot_work_are_usage_errors(
 ) -> None:
     assert main(["corpus", str(tmp_path / "c"), "--rows", "4", "--no-progress"]) == 2
     assert "at least 8x8 pixels" in capsys.readouterr().err
+
+
+def test_a_trial_configuration_for_an_existing_trial_is_never_ignored(
+    corpus: CorpusManifest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reported case: a first run without --trial-config created the trial with the
+    defaults, and the next one's onco42.toml was ignored (every file said UNSPECIFIED
+    SPONSOR). Now the run refuses, naming the keys, and writes nothing."""
+    config = tmp_path / "onco42.toml"
+    config.write_text('sponsor_name = "Onco Pharma"\n[sites]\n"07" = "Toronto"\n')
+    store = tmp_path / "site-vault" / "vault.sqlite"
+    argv = ["--trial", "ONCO-42", "--site", "07", "--store", str(store), "--no-progress"]
+    assert main(["run", str(corpus.root), str(tmp_path / "first"), *argv]) == 0
+    capsys.readouterr()
+    second = tmp_path / "second"
+    status = main(["run", str(corpus.root), str(second), *argv, "--trial-config", str(config)])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "sponsor_name (the store has 'UNSPECIFIED SPONSOR', the file 'Onco Pharma')" in error
+    assert "sites.07" in error and "deid-vault trial update ONCO-42" in error
+    assert not second.exists()
+    # Into a new store the same file sets the trial up, and every file says so.
+    fresh = ["--store", str(tmp_path / "other-vault" / "vault.sqlite")]
+    out = tmp_path / "third"
+    assert (
+        main(["run", str(corpus.root), str(out), *argv, *fresh, "--trial-config", str(config)]) == 0
+    )
+    written = [pydicom.dcmread(p) for p in out.rglob("*.dcm")]
+    assert written
+    assert {(d.ClinicalTrialSponsorName, d.ClinicalTrialSiteName) for d in written} == {
+        ("Onco Pharma", "Toronto")
+    }

@@ -1,8 +1,15 @@
 import json
+import pickle
 
 import pytest
 
-from deid.contract.trial_config import ReidentificationPolicy, TrialConfigError, load_trial_config
+from deid.contract.trial_config import (
+    ReidentificationPolicy,
+    TrialConfig,
+    TrialConfigError,
+    TrialSettingsDifferError,
+    load_trial_config,
+)
 
 
 def test_toml_config_fills_in_the_key(tmp_path):
@@ -43,3 +50,31 @@ def test_unparsable_file_is_explained(tmp_path):
     path.write_text("{not json")
     with pytest.raises(TrialConfigError, match="is not valid"):
         load_trial_config(path, key="ONC-7")
+
+
+def test_differences_name_only_what_the_file_sets(tmp_path):
+    path = tmp_path / "onco42.toml"
+    path.write_text(
+        'sponsor_name = "Onco Pharma"\nprotocol_id = "ONC-7"\n[sites]\n"07" = "Toronto"\n'
+        '"12" = "Lyon"\n'
+    )
+    given = load_trial_config(path, key="ONC-7")
+    stored = TrialConfig(key="ONC-7", date_offset_min_days=-100)  # the file says nothing of it
+    # protocol_id ONC-7 is what the stored default (the key) amounts to; site 12 is new.
+    assert given.differences(stored, {"07": "07"}) == [
+        "sponsor_name (the store has 'UNSPECIFIED SPONSOR', the file 'Onco Pharma')",
+        "sites.07 (the store has '07', the file 'Toronto')",
+    ]
+    same = TrialConfig(key="ONC-7", sponsor_name="Onco Pharma")
+    assert given.differences(same, {"07": "Toronto"}) == []
+    policy = TrialConfig.model_validate({"key": "ONC-7", "reidentification_policy": "immediate"})
+    assert policy.differences(stored, {}) == [
+        "reidentification_policy (the store has 'approval', the file 'immediate')"
+    ]
+
+
+def test_the_settings_error_crosses_processes_whole():
+    error = TrialSettingsDifferError("trial T differs: sponsor_name", ["sponsor_name (...)"])
+    again = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert (str(again), again.differences) == (str(error), error.differences)
+    assert again.exit_status == 2

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from deid.contract.store import MappingStore, PseudonymRequest
-from deid.contract.trial_config import TrialConfig
+from deid.contract.trial_config import TrialConfig, TrialSettingsDifferError
 from deid.store.cache import StoreMemory
 from deid.store.resolve import resolve_pseudonyms
 from vault.embedded import open_embedded_store
@@ -84,6 +84,35 @@ def test_the_embedded_store_is_a_mapping_store(tmp_path: Path) -> None:
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     engine.dispose()
+
+
+def test_a_configuration_that_disagrees_with_the_existing_trial_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A trial configuration only sets up a new trial; for an existing one it must agree,
+    or the run would write other settings than it was given, silently."""
+    store_path = tmp_path / "store.db"
+    open_embedded_store(store_path, "T", "S01").close()  # created with the defaults
+    wanted = TrialConfig.model_validate(
+        {"key": "T", "sponsor_name": "Onco Pharma", "sites": {"S01": "Toronto"}}
+    )
+    with pytest.raises(TrialSettingsDifferError, match="deid-vault trial update T") as refused:
+        open_embedded_store(store_path, "T", "S01", trial_config=wanted)
+    assert refused.value.differences == (
+        "sponsor_name (the store has 'UNSPECIFIED SPONSOR', the file 'Onco Pharma')",
+        "sites.S01 (the store has 'S01', the file 'Toronto')",
+    )
+    assert str(tmp_path / "keys") in str(refused.value)
+    # What agrees, or names a site the trial does not have yet, opens the store.
+    agreeing = TrialConfig.model_validate({"key": "T", "sites": {"S02": "Lyon"}})
+    store = open_embedded_store(store_path, "T", "S02", trial_config=agreeing)
+    try:
+        assert (store.trial_info().sponsor_name, store.trial_info().site_name) == (
+            "UNSPECIFIED SPONSOR",
+            "Lyon",
+        )
+    finally:
+        store.close()
 
 
 def test_a_configuration_for_another_trial_is_refused(tmp_path: Path) -> None:
