@@ -1,7 +1,7 @@
 """One measurement of a whole process, from a process of its own.
 
 ``python -m bench.measure floor CORPUS OUT``: :mod:`bench.floor`, pydicom reading and
-writing every file unchanged.
+writing every file unchanged (``floor-synced``: and waiting until they are on disk).
 
 ``python -m bench.measure run CORPUS OUT -- DEID_RUN_ARGS...``: the ``deid`` command,
 ``deid run CORPUS OUT DEID_RUN_ARGS``.
@@ -54,8 +54,9 @@ def main(argv: list[str]) -> int:
     kind, corpus, out, *rest = argv
     if rest[:1] == ["--"]:
         rest = rest[1:]
-    if kind == "floor":
-        result = whole_process([sys.executable, "-m", "bench.floor", corpus, out])
+    if kind in ("floor", "floor-synced"):
+        synced = ["--sync"] if kind == "floor-synced" else []
+        result = whole_process([sys.executable, "-m", "bench.floor", corpus, out, *synced])
         result["files"] = sum(1 for path in Path(out).iterdir() if path.suffix == ".dcm")
     else:
         report = Path(out).parent / f"{Path(out).name}-report.json"
