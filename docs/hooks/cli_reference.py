@@ -129,7 +129,7 @@ def _help(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
 def _default(action: argparse.Action) -> str:
     if action.required or action.nargs == 0 or action.default in (None, [], argparse.SUPPRESS):
         return ""
-    return f"`{action.default}`"
+    return '`""`' if action.default == "" else f"`{action.default}`"
 
 
 def _sentence(text: str) -> str:

@@ -72,3 +72,9 @@ def test_help_text_cannot_break_the_table_or_turn_into_markup() -> None:
     assert row.count("<td>") == 3
     assert "<b>" not in row and "<em>" not in row
     assert "one of a|b, &lt;b&gt;bold&lt;/b&gt; or *x* (a|b)" in row  # as --help prints it
+
+
+def test_an_empty_default_is_shown_as_an_empty_string() -> None:
+    parser = argparse.ArgumentParser(prog="tool")
+    parser.add_argument("--label", default="", help="a label")
+    assert '| `--label LABEL` | `""` | a label |' in cli_reference.render(parser)
