@@ -11,7 +11,7 @@ from pathlib import Path
 import markdown
 import pytest
 
-from docs.hooks import cli_reference
+from tests.docs.hook import cli_reference
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 OPTION = re.compile(r"^\s{2}(-[^\s,]+(?:, -[^\s,]+)*)", re.MULTILINE)

@@ -10,8 +10,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from markdown.extensions.toc import slugify
 
-from docs.hooks import cli_reference
 from tests.console.browser import DOCS_SCREENSHOTS
+from tests.docs.hook import cli_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
