@@ -368,6 +368,11 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The ``deid`` parser (public: the docs' command reference is generated from it)."""
+    return _build_parser()
+
+
 def _print_error(message: str) -> None:
     print(f"deid: error: {message}", file=sys.stderr)
 
