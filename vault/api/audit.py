@@ -9,9 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from vault.api.deps import CallerDep, RuntimeDep, SessionDep
+from vault.api.deps import CallerDep
 from vault.api.schemas import AuditPageOut, AuditRecordOut, CheckpointOut, VerificationOut
 from vault.db import make_session_factory
+from vault.dependencies import RuntimeDep, SessionDep
 from vault.repositories.audit import AuditFilter
 from vault.runtime import VaultRuntime
 from vault.services import audit as service

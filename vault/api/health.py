@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from vault.api.deps import RuntimeDep
 from vault.db import DatabaseNotMigratedError, require_migrated
+from vault.dependencies import RuntimeDep
 
 router = APIRouter(tags=["health"])
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy.orm import Session
 
-from vault.api.deps import CallerDep, RuntimeDep, SessionDep
+from vault.api.deps import CallerDep
 from vault.api.schemas import (
     MeOut,
     NewTokenOut,
@@ -20,6 +20,7 @@ from vault.api.schemas import (
     TokenOut,
     TokensOut,
 )
+from vault.dependencies import RuntimeDep, SessionDep
 from vault.models import ApiToken, Principal, Role
 from vault.repositories import principals as principals_repo
 from vault.services import principals as service

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 from sqlalchemy.orm import Session
 
 from deid.store.protocol import PseudonymRequest
-from vault.api.deps import CallerDep, RuntimeDep, SessionDep
+from vault.api.deps import CallerDep
 from vault.api.schemas import (
     ClosedTrialOut,
     CloseTrialIn,
@@ -22,6 +22,7 @@ from vault.api.schemas import (
     TrialsOut,
 )
 from vault.authz import Caller
+from vault.dependencies import RuntimeDep, SessionDep
 from vault.errors import InvalidInputError
 from vault.models import Trial
 from vault.services import mappings as mapping_service

@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from vault.api.deps import RuntimeDep, SessionDep, client_address
 from vault.console import accounts
 from vault.console.web import (
     SESSION_COOKIE,
@@ -24,6 +23,7 @@ from vault.console.web import (
     set_cookie,
     tokens_match,
 )
+from vault.dependencies import RuntimeDep, SessionDep, client_address
 from vault.errors import InvalidInputError, RateLimitedError, VaultError
 from vault.runtime import VaultRuntime
 
