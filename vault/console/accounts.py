@@ -19,15 +19,14 @@ from sqlalchemy.orm import Session
 from vault.audit import AuditEvent, Outcome, anonymous_event
 from vault.authz import Binding, Caller, cli_caller, require_admin
 from vault.console import passwords
-from vault.console import repository as repo
 from vault.errors import ForbiddenError, NotFoundError, UnauthenticatedError, VaultError
 from vault.models import ApiToken, ConsoleSession, Principal, Role, utcnow
+from vault.repositories import console as repo
 from vault.repositories import principals as principals_repo
 from vault.runtime import VaultRuntime
 from vault.services.common import record
 from vault.services.principals import (
     NAME_PATTERN,
-    RoleView,
     failure_counter,
     require_not_locked_out,
 )
@@ -225,7 +224,7 @@ def change_own_password(
 ) -> None:
     """Change the signed-in principal's password; its other sessions end."""
     caller = visit.caller
-    principal = session.get(Principal, caller.principal_id)
+    principal = principals_repo.get_principal_by_id(session, caller.principal_id)
     assert principal is not None
     if not passwords.verify_password(current, repo.password_hash(session, principal.id)):
         raise ForbiddenError(
@@ -246,14 +245,6 @@ def change_own_password(
             "console.password_change", Outcome.SUCCESS, details={"other_sessions_ended": ended}
         ),
     )
-
-
-def own_roles(session: Session, caller: Caller) -> list[RoleView]:
-    """The signed-in principal's roles, by name."""
-    return [
-        RoleView(b.id, b.role, trial, site)
-        for b, trial, site in principals_repo.bindings_with_names(session, [caller.principal_id])
-    ]
 
 
 def own_tokens(session: Session, caller: Caller) -> Sequence[ApiToken]:

@@ -24,8 +24,9 @@ from vault.errors import ConflictError, InvalidInputError, NotFoundError
 from vault.models import MAX_PSEUDONYM_LENGTH, TrialStatus
 from vault.repositories import mappings as mappings_repo
 from vault.repositories import trials as trials_repo
+from vault.repositories.trials import SiteRow, TrialRow
 from vault.runtime import VaultRuntime
-from vault.services.common import SiteRow, TrialRow, require_open, trial_cipher, upload_scope
+from vault.services.common import require_open, trial_cipher, upload_scope
 from vault.services.trials import trial_config
 from vault.subject_ids import SubjectIdTemplate
 

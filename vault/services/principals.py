@@ -96,12 +96,21 @@ def _get(session: Session, name: str) -> Principal:
     return principal
 
 
-def roles_of(session: Session, principal: Principal) -> list[RoleView]:
-    """A principal's roles, by name."""
+def _role_views(session: Session, principal_id: int) -> list[RoleView]:
     return [
         RoleView(b.id, b.role, trial, site)
-        for b, trial, site in repo.bindings_with_names(session, [principal.id])
+        for b, trial, site in repo.bindings_with_names(session, [principal_id])
     ]
+
+
+def roles_of(session: Session, principal: Principal) -> list[RoleView]:
+    """A principal's roles, by name."""
+    return _role_views(session, principal.id)
+
+
+def own_roles(session: Session, caller: Caller) -> list[RoleView]:
+    """The caller's own roles, by name."""
+    return _role_views(session, caller.principal_id)
 
 
 def create_principal(
@@ -280,6 +289,12 @@ def revoke_token(
         ),
     )
     return row
+
+
+def token_owner(session: Session, token: ApiToken) -> str | None:
+    """The name of the principal ``token`` belongs to."""
+    owner = repo.get_principal_by_id(session, token.principal_id)
+    return owner.name if owner is not None else None
 
 
 def authenticate(

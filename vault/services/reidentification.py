@@ -30,6 +30,7 @@ from vault.models import (
     utcnow,
 )
 from vault.repositories import mappings as mappings_repo
+from vault.repositories import principals as principals_repo
 from vault.repositories import reidentification as repo
 from vault.runtime import VaultRuntime
 from vault.services.common import record, trial_cipher
@@ -474,4 +475,4 @@ def principal_names(
     ids = {r.requester_id for r in requests} | {
         r.decided_by_id for r in requests if r.decided_by_id
     }
-    return repo.principal_names(session, ids)
+    return principals_repo.principal_names(session, ids)

@@ -17,7 +17,7 @@ from vault.authz import require_admin
 from vault.console import accounts, forms
 from vault.console.web import FormPageDep, Page, PageDep
 from vault.errors import InvalidInputError, VaultError
-from vault.models import Principal, Role
+from vault.models import Role
 from vault.services import principals as principal_service
 from vault.services import trials as trial_service
 from vault.services.principals import RoleSpec
@@ -324,6 +324,6 @@ def create_token(
 def revoke_token(page: FormPageDep, token_id: int) -> Response:
     """Revoke an API token at once."""
     token = principal_service.revoke_token(page.session, page.runtime, page.caller, token_id)
-    owner = page.session.get(Principal, token.principal_id)
-    target = f"/admin/principals/{owner.name}" if owner else "/admin/principals"
+    owner = principal_service.token_owner(page.session, token)
+    target = f"/admin/principals/{owner}" if owner else "/admin/principals"
     return page.redirect(target, f"Token {token_id} revoked.")
