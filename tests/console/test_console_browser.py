@@ -25,6 +25,7 @@ from vault.console.accounts import session_digest
 from vault.models import AuditRecord, ConsoleSession, Principal, utcnow
 from vault.runtime import VaultRuntime
 from vault.services import reidentification as reid_service
+from vault.services.callers import caller_named
 from vault.services.principals import authenticate, create_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -254,6 +255,17 @@ def test_the_verification_page_turns_red_on_an_altered_record(
     served: Served, contexts: Any
 ) -> None:
     world = served.world
+    # A record of its own to alter: the test does not depend on which tests ran before.
+    with world.runtime.transaction() as session:
+        reid_service.submit(
+            session,
+            world.runtime,
+            caller_named(session, world.names["requester"]),
+            world.trial,
+            "data_correction",
+            "a justification this test alters",
+            subject_ids=[world.subject_id],
+        )
     page = sign_in(contexts(), world, "auditor_all")
     go(page, "Verify chain")
     assert "The chain is whole" in page.locator(".verdict").inner_text()
@@ -262,8 +274,8 @@ def test_the_verification_page_turns_red_on_an_altered_record(
     with world.runtime.transaction() as session:
         target = session.scalars(
             select(AuditRecord)
-            .where(AuditRecord.justification.is_not(None))
-            .order_by(AuditRecord.seq)
+            .where(AuditRecord.justification == "a justification this test alters")
+            .order_by(AuditRecord.seq.desc())
             .limit(1)
         ).one()
         seq, original = target.seq, target.justification

@@ -24,6 +24,7 @@ from vault.models import ApiToken, Principal, Role, RoleBinding, utcnow
 from vault.repositories import principals as repo
 from vault.repositories import trials as trials_repo
 from vault.runtime import VaultRuntime
+from vault.services.callers import caller_for
 from vault.services.common import record
 
 TOKEN_PREFIX = "dvt_"  # noqa: S105 - a recognisable prefix, not a secret
@@ -324,11 +325,7 @@ def authenticate(
     assert found is not None
     if found.last_used_at is None or now - found.last_used_at > _LAST_USED_RESOLUTION:
         repo.mark_token_used(session, found.token_id, now)
-    bindings = tuple(
-        Binding(Role(role), trial_id, site_id)
-        for role, trial_id, site_id in repo.roles_of(session, found.principal_id)
-    )
-    return Caller(found.principal_id, found.principal, bindings, client_address, found.token_id)
+    return caller_for(session, found.principal_id, found.principal, client_address, found.token_id)
 
 
 def require_not_locked_out(session: Session, client_address: str, now: datetime) -> None:
