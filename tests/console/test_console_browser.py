@@ -409,6 +409,39 @@ def test_an_admin_manages_trials_principals_and_tokens(served: Served, contexts:
         assert session.scalars(select(Principal).where(Principal.name == name)).one()
 
 
+def test_an_admin_changes_a_trials_names_and_sites_receive_them(
+    served: Served, contexts: Any
+) -> None:
+    world = served.world
+    with world.runtime.transaction() as session:
+        token = create_token(session, world.runtime, None, world.names["uploader"]).token
+    info = f"{served.base}/v1/trials/{world.trial}/sites/S01/info"
+    api = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(info, headers=api).json()["sponsor_name"] == "UNSPECIFIED SPONSOR"
+    page = sign_in(contexts(), world, "admin")
+    go(page, "Trials")
+    page.get_by_role("link", name=world.trial).click()
+    page.wait_for_url(f"**/admin/trials/{world.trial}")
+    # The trial holds data: its subject ID template is shown but cannot be edited.
+    assert page.get_by_label("Subject ID template").is_disabled()
+    page.get_by_label("Sponsor").fill("Acme Oncology")
+    page.get_by_label("Protocol name").fill("Onco 42 Phase II")
+    page.get_by_label("Site names").fill("S01 Halifax Infirmary\nS02 Two")
+    served.shot(page, "admin-trial-settings")
+    page.get_by_role("button", name="Save the settings").click()
+    page.wait_for_load_state()
+    done = page.get_by_role("status").inner_text()
+    assert "sponsor_name, protocol_name, site S01 renamed" in done
+    assert "Acme Oncology" in page.locator(".facts").inner_text()
+    assert "Halifax Infirmary" in page.get_by_role("table").inner_text()
+    received = httpx.get(info, headers=api).json()
+    assert (received["sponsor_name"], received["protocol_name"], received["site_name"]) == (
+        "Acme Oncology",
+        "Onco 42 Phase II",
+        "Halifax Infirmary",
+    )
+
+
 def test_unknown_pages_and_outsiders_get_404(served: Served, contexts: Any) -> None:
     world = served.world
     page = sign_in(contexts(), world, "outsider")

@@ -26,16 +26,19 @@ from vault.trial_config import ReidentificationPolicy, TrialConfig
 router = APIRouter(prefix="/admin")
 Short = Annotated[str, Form(max_length=256)]
 Long = Annotated[str, Form(max_length=100_000)]
-TRIAL_FIELDS = (
-    "key", "sponsor_name", "protocol_id", "protocol_name", "subject_id_template",
+FIELDS = (
+    "sponsor_name", "protocol_id", "protocol_name", "subject_id_template",
     "date_offset_min_days", "date_offset_max_days", "reidentification_policy",
     "bulk_reidentification_limit", "grant_ttl_hours",
 )  # fmt: skip
+"""The settings the forms name (the trial key aside: it is set once, when created)."""
 
 
 def _trial_config(values: dict[str, str]) -> TrialConfig:
     """A trial configuration from the form; pydantic's problems as one clear message."""
-    data: dict[str, Any] = {k: v for k, v in values.items() if k in TRIAL_FIELDS and v != ""}
+    data: dict[str, Any] = {
+        k: v for k, v in values.items() if (k in FIELDS or k == "key") and v != ""
+    }
     data["sites"] = forms.site_lines(values.get("sites", ""))
     try:
         return TrialConfig.model_validate(data)
@@ -104,15 +107,25 @@ def create_trial(
     return page.redirect(f"/admin/trials/{result.key}", f"Trial {result.key} created.")
 
 
-def _trial_page(page: Page, key: str, error: VaultError | None = None) -> HTMLResponse:
+def _trial_page(
+    page: Page, key: str, error: VaultError | None = None, values: dict[str, str] | None = None
+) -> HTMLResponse:
     require_admin(page.caller)
     trial = trial_service.get_trial(page.session, page.caller, key)
+    config = trial_service.trial_config(trial)
+    sites = trial_service.list_sites(page.session, trial)
+    if values is None:  # the settings form starts from the trial's settings as they are
+        values = {k: str(v) for k, v in config.model_dump(mode="json").items() if k in FIELDS}
+        values["sites"] = "\n".join(f"{s.site_key} {s.name}" for s in sites)
     return page.render(
         "admin_trial.html",
         title=f"Trial {trial.key}",
         trial=trial,
-        config=trial_service.trial_config(trial),
-        sites=trial_service.list_sites(page.session, trial),
+        config=config,
+        sites=sites,
+        values=values,
+        fixed=trial_service.fixed_settings(page.session, trial),
+        policies=[p.value for p in ReidentificationPolicy],
         error=error,
     )
 
@@ -132,6 +145,41 @@ def add_site(page: FormPageDep, key: str, site_id: Short = "", name: Short = "")
     if isinstance(result, VaultError):
         return _trial_page(page, key, result)
     return page.redirect(f"/admin/trials/{key}", f"Site {result.site_key} added.")
+
+
+def _changes(values: dict[str, str]) -> dict[str, Any]:
+    """The settings form as changes: empty and disabled (absent) fields change nothing."""
+    changes: dict[str, Any] = {k: v for k, v in values.items() if k in FIELDS and v != ""}
+    changes["sites"] = forms.site_lines(values.get("sites", ""))
+    return changes
+
+
+@router.post("/trials/{key}/settings")
+def change_trial(
+    page: FormPageDep,
+    key: str,
+    sponsor_name: Short = "",
+    protocol_id: Short = "",
+    protocol_name: Short = "",
+    subject_id_template: Short = "",
+    date_offset_min_days: Short = "",
+    date_offset_max_days: Short = "",
+    reidentification_policy: Short = "",
+    bulk_reidentification_limit: Short = "",
+    grant_ttl_hours: Short = "",
+    sites: Long = "",
+) -> Response:
+    """Change the trial's settings and site names, add sites (audited)."""
+    values = {k: v for k, v in locals().items() if isinstance(v, str) and k != "key"}
+    result = page.attempt(
+        lambda: trial_service.change_trial(
+            page.session, page.runtime, page.caller, key, _changes(values)
+        )
+    )
+    if isinstance(result, VaultError):
+        return _trial_page(page, key, result, values)
+    done = f"Trial {key} changed: {', '.join(result.summary())}." if result else "Nothing changed."
+    return page.redirect(f"/admin/trials/{key}", done)
 
 
 @router.post("/trials/{key}/close")

@@ -25,8 +25,8 @@ KNOWN_ACTIONS = (
     "reidentification.release", "reidentification.expire", "auth.failure", "console.sign_in",
     "console.sign_out", "console.session_expire", "console.csrf", "console.password_change",
     "principal.create", "principal.set_password", "role.grant", "role.revoke", "token.create",
-    "token.revoke", "trial.create", "trial.close", "site.create", "keys.rotate", "keys.rewrap",
-    "keys.reencrypt", "audit.export", "audit.verify", "audit.checkpoint",
+    "token.revoke", "trial.create", "trial.update", "trial.close", "site.create", "keys.rotate",
+    "keys.rewrap", "keys.reencrypt", "audit.export", "audit.verify", "audit.checkpoint",
 )  # fmt: skip
 OUTCOMES = ("success", "denied", "refused", "failed")
 
