@@ -34,12 +34,16 @@ FIELDS = (
 """The settings the forms name (the trial key aside: it is set once, when created)."""
 
 
+def _settings(values: dict[str, str]) -> dict[str, Any]:
+    """The settings form's fields as settings: empty (or disabled, so absent) ones left out."""
+    settings: dict[str, Any] = {k: v for k, v in values.items() if k in FIELDS and v != ""}
+    settings["sites"] = forms.site_lines(values.get("sites", ""))
+    return settings
+
+
 def _trial_config(values: dict[str, str]) -> TrialConfig:
     """A trial configuration from the form; pydantic's problems as one clear message."""
-    data: dict[str, Any] = {
-        k: v for k, v in values.items() if (k in FIELDS or k == "key") and v != ""
-    }
-    data["sites"] = forms.site_lines(values.get("sites", ""))
+    data = _settings(values) | ({"key": values["key"]} if values.get("key") else {})
     try:
         return TrialConfig.model_validate(data)
     except ValidationError as exc:
@@ -80,10 +84,7 @@ def new_trial(page: PageDep) -> HTMLResponse:
     return _new_trial_form(page, {})
 
 
-@router.post("/trials/new")
-def create_trial(
-    page: FormPageDep,
-    key: Short = "",
+def _settings_form(
     sponsor_name: Short = "",
     protocol_id: Short = "",
     protocol_name: Short = "",
@@ -94,9 +95,18 @@ def create_trial(
     bulk_reidentification_limit: Short = "",
     grant_ttl_hours: Short = "",
     sites: Long = "",
-) -> Response:
+) -> dict[str, str]:
+    """The trial settings form as typed (a field left out of the form is empty)."""
+    return dict(locals())
+
+
+SettingsFormDep = Annotated[dict[str, str], Depends(_settings_form)]
+
+
+@router.post("/trials/new")
+def create_trial(page: FormPageDep, typed: SettingsFormDep, key: Short = "") -> Response:
     """Create a trial: its settings, its sites, its first data key and index salt."""
-    values = {k: v for k, v in locals().items() if isinstance(v, str)}
+    values = {"key": key, **typed}
     result = page.attempt(
         lambda: trial_service.create_trial(
             page.session, page.runtime, page.caller, _trial_config(values)
@@ -147,37 +157,16 @@ def add_site(page: FormPageDep, key: str, site_id: Short = "", name: Short = "")
     return page.redirect(f"/admin/trials/{key}", f"Site {result.site_key} added.")
 
 
-def _changes(values: dict[str, str]) -> dict[str, Any]:
-    """The settings form as changes: empty and disabled (absent) fields change nothing."""
-    changes: dict[str, Any] = {k: v for k, v in values.items() if k in FIELDS and v != ""}
-    changes["sites"] = forms.site_lines(values.get("sites", ""))
-    return changes
-
-
 @router.post("/trials/{key}/settings")
-def change_trial(
-    page: FormPageDep,
-    key: str,
-    sponsor_name: Short = "",
-    protocol_id: Short = "",
-    protocol_name: Short = "",
-    subject_id_template: Short = "",
-    date_offset_min_days: Short = "",
-    date_offset_max_days: Short = "",
-    reidentification_policy: Short = "",
-    bulk_reidentification_limit: Short = "",
-    grant_ttl_hours: Short = "",
-    sites: Long = "",
-) -> Response:
+def change_trial(page: FormPageDep, key: str, typed: SettingsFormDep) -> Response:
     """Change the trial's settings and site names, add sites (audited)."""
-    values = {k: v for k, v in locals().items() if isinstance(v, str) and k != "key"}
     result = page.attempt(
         lambda: trial_service.change_trial(
-            page.session, page.runtime, page.caller, key, _changes(values)
+            page.session, page.runtime, page.caller, key, _settings(typed)
         )
     )
     if isinstance(result, VaultError):
-        return _trial_page(page, key, result, values)
+        return _trial_page(page, key, result, typed)
     done = f"Trial {key} changed: {', '.join(result.summary())}." if result else "Nothing changed."
     return page.redirect(f"/admin/trials/{key}", done)
 
