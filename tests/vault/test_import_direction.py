@@ -1,4 +1,4 @@
-"""The vault's imports run one way: no module, and no sub-package, imports itself back.
+"""The vault's imports run one way: down its layers, and never in a circle.
 
 Read from the source (every ``import`` statement, those inside functions and under
 ``TYPE_CHECKING`` included), so a cycle that only shows at run time in some order
@@ -16,6 +16,15 @@ import vault
 
 ROOT = Path(vault.__file__).parent
 Graph = Mapping[str, Iterable[str]]
+LAYERS = (
+    {"vault.services"},
+    {"vault.authz", "vault.runtime", "vault.audit", "vault.errors", "vault.config"},
+    {"vault.repositories"},
+    {"vault.models", "vault.crypto", "vault.db", "vault.trial_config", "vault.subject_ids"},
+)
+"""DESIGN's layers below the front doors (api, console, cli, transfer, the embedded store,
+and any part not named here), top to bottom: rules, their cross-cutting helpers, SQL, and
+tables, keys and the database."""
 
 
 def _module_name(path: Path) -> str:
@@ -147,6 +156,21 @@ def test_no_sub_package_of_the_vault_imports_itself_back() -> None:
     parts = part_graph(modules)
     found = [_explain(modules, c) for c in cycles(parts)]
     assert not found, "import cycles between vault's parts:\n" + "\n".join(found)
+
+
+def _layer(part: str) -> int:
+    return next((n + 1 for n, layer in enumerate(LAYERS) if part in layer), 0)
+
+
+def test_no_part_of_the_vault_imports_a_layer_above_it() -> None:
+    modules = module_graph()
+    upward = sorted(
+        f"{module} -> {imported}"
+        for module, targets in modules.items()
+        for imported in targets
+        if _layer(part_of(imported)) < _layer(part_of(module))
+    )
+    assert not upward, "imports that run up the vault's layers:\n" + "\n".join(upward)
 
 
 def test_no_module_of_the_vault_imports_itself_back() -> None:
