@@ -287,6 +287,34 @@ def cmd_trial(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_trial_update(args: argparse.Namespace, out: TextIO) -> int:
+    """Change a trial's settings, rename and add sites (audited); what is not named stays."""
+    changes: dict[str, object] = {}
+    if args.config:
+        try:
+            config = load_trial_config(Path(args.config), args.key)
+        except TrialConfigError as exc:
+            raise CliError(str(exc)) from None
+        changes = config.model_dump(mode="json", include=config.model_fields_set - {"key"})
+    named_sites = changes.pop("sites", None)
+    sites: dict[str, object] = dict(named_sites) if isinstance(named_sites, dict) else {}
+    for option, item in [("--set", i) for i in args.set] + [("--site", i) for i in args.site]:
+        name, equals, value = item.partition("=")
+        if not name or not equals:
+            raise CliError(f"{option} takes NAME=VALUE, not {item!r}")
+        (sites if option == "--site" else changes)[name] = value
+    if sites:
+        changes["sites"] = sites
+    if not changes:
+        raise CliError("name what to change: --set NAME=VALUE, --site ID=NAME or --config FILE")
+    runtime = _runtime()
+    with runtime.transaction() as session:
+        change = trial_service.change_trial(session, runtime, cli_caller(), args.key, changes)
+    done = ", ".join(change.summary()) or "nothing changed"
+    print(f"trial {args.key}: {done}", file=out)
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace, out: TextIO) -> int:
     """Rotate the master key (and rewrap), rotate a data key, or re-encrypt a trial."""
     settings = _settings()
@@ -537,6 +565,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     trial_close.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     trial.set_defaults(handler=cmd_trial)
+    trial_update = trial_commands.add_parser(
+        "update",
+        help="change a trial's settings and site names, add sites (audited)",
+        description="Change what is named; the rest stays. The protocol ID, subject ID "
+        "template and date offsets are fixed once the trial holds data; the key never changes.",
+    )
+    trial_update.add_argument("key")
+    trial_update.add_argument(
+        "--config", help="trial configuration file (TOML or JSON): the settings it names"
+    )
+    trial_update.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="one setting, e.g. sponsor_name='Acme Pharma' (repeatable)",
+    )
+    trial_update.add_argument(
+        "--site", action="append", default=[], metavar="ID=NAME", help="rename or add a site"
+    )
+    trial_update.set_defaults(handler=cmd_trial_update)
 
     keys = commands.add_parser("keys", help="rotate keys and re-encrypt")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
