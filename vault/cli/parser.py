@@ -83,7 +83,12 @@ def _command(
 
 
 def _subcommands(parser: argparse.ArgumentParser, dest: str) -> Commands:
-    return parser.add_subparsers(dest=dest, required=True, metavar="COMMAND")
+    return parser.add_subparsers(
+        dest=dest,
+        required=True,
+        metavar="COMMAND",
+        help=f"each takes --help: '{parser.prog} COMMAND --help'",
+    )
 
 
 def _add_vault_location(parser: argparse.ArgumentParser) -> None:
@@ -261,7 +266,11 @@ def _add_principals(commands: Commands) -> None:
     token_create.add_argument("principal", help="the principal the token stands for")
     token_create.add_argument("--label", default="", help="where it is used, e.g. 'PACS gateway'")
     token_create.add_argument(
-        "--expires-in-days", type=_whole_number(1, 3650), default=90, metavar="DAYS"
+        "--expires-in-days",
+        type=_whole_number(1, 3650),
+        default=90,
+        metavar="DAYS",
+        help="how long the token works",
     )
     token_create.add_argument("--no-expiry", action="store_true", help="a token that never expires")
     token_list = _command(
