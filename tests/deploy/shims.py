@@ -337,21 +337,32 @@ def systemctl(walk: Walk, args: list[str]) -> None:
 # --- nginx ---------------------------------------------------------------------------
 
 
-def nginx_site(walk: Walk, text: str) -> str:
-    """A site file as given, listening on this walk's free loopback ports."""
-    text = text.replace("listen 443", f"listen 127.0.0.1:{walk['https_port']}")
-    text = text.replace("listen 80", f"listen 127.0.0.1:{walk['http_port']}")
+def loopback_site(text: str, https_port: int, http_port: int) -> str:
+    """A site file as given, listening on free loopback ports (IPv6 may be absent here)."""
+    text = text.replace("listen 443", f"listen 127.0.0.1:{https_port}")
+    text = text.replace("listen 80", f"listen 127.0.0.1:{http_port}")
     return "\n".join(line for line in text.splitlines() if "[::]" not in line)
 
 
-def nginx_config(walk: Walk, sites: list[str]) -> Path:
-    """A main configuration that includes ``sites`` (what Debian's nginx.conf does)."""
-    run = walk.root / "nginx"
+def fill_template(text: str, values: dict[str, str]) -> str:
+    """``text`` filled in by the real ``envsubst`` with ``values`` (and no other variable)."""
+    return subprocess.run(
+        [real("envsubst"), " ".join(f"${{{name}}}" for name in values)],
+        input=text,
+        env={**os.environ, **values},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def nginx_main_config(run: Path, sites: list[str]) -> Path:
+    """A main configuration in ``run`` that includes ``sites`` (as Debian's nginx.conf does)."""
     (run / "sites").mkdir(parents=True, exist_ok=True)
     for old in (run / "sites").glob("*.conf"):
         old.unlink()
     for number, site in enumerate(sites):
-        (run / "sites" / f"{number}.conf").write_text(nginx_site(walk, site))
+        (run / "sites" / f"{number}.conf").write_text(site)
     config = run / "nginx.conf"
     config.write_text(
         f"""
@@ -373,14 +384,21 @@ def nginx_config(walk: Walk, sites: list[str]) -> Path:
     return config
 
 
+def nginx_command(config: Path) -> list[str]:
+    """The real nginx, with ``config`` and its folder for everything it writes."""
+    run = config.parent
+    return [real("nginx"), "-p", str(run), "-e", str(run / "error.log"), "-c", str(config)]
+
+
+def nginx_config(walk: Walk, sites: list[str]) -> Path:
+    """The walk's nginx configuration: ``sites`` on its free loopback ports."""
+    ports = walk["https_port"], walk["http_port"]
+    return nginx_main_config(walk.root / "nginx", [loopback_site(s, *ports) for s in sites])
+
+
 def _installed_sites(walk: Walk) -> list[str]:
     conf_d = walk.root / "etc" / "nginx" / "conf.d"
     return [p.read_text() for p in sorted(conf_d.glob("*.conf"))]
-
-
-def _nginx_args(walk: Walk, config: Path) -> list[str]:
-    run = config.parent
-    return [real("nginx"), "-p", str(run), "-e", str(run / "error.log"), "-c", str(config)]
 
 
 def nginx(walk: Walk, args: list[str]) -> int:
@@ -389,7 +407,7 @@ def nginx(walk: Walk, args: list[str]) -> int:
         raise ShimError(f"nginx {args}: the guide only tests the configuration")
     config = nginx_config(walk, _installed_sites(walk))
     walk.record("nginx", args)
-    return subprocess.run([*_nginx_args(walk, config), "-t"], check=False).returncode
+    return subprocess.run([*nginx_command(config), "-t"], check=False).returncode
 
 
 def start_nginx(walk: Walk, sites: list[str]) -> None:
@@ -397,7 +415,7 @@ def start_nginx(walk: Walk, sites: list[str]) -> None:
     for pid in walk.running("nginx"):
         stop(pid)
     config = nginx_config(walk, sites)
-    walk.start("nginx", _nginx_args(walk, config), dict(os.environ))
+    walk.start("nginx", nginx_command(config), dict(os.environ))
     deadline = time.monotonic() + 30
     while not (config.parent / "nginx.pid").exists():
         if time.monotonic() > deadline or not walk.running("nginx"):
@@ -547,19 +565,12 @@ def _nginx_templates(walk: Walk, config: dict[str, Any], service: dict[str, Any]
     """The nginx image's start: each template filled in by envsubst (its filter honoured)."""
     env = {k: str(v) for k, v in (service.get("environment") or {}).items()}
     wanted = re.compile(env.get("NGINX_ENVSUBST_FILTER", ""))
-    names = " ".join(f"${{{k}}}" for k in env if wanted.search(k))
+    values = {k: v for k, v in env.items() if wanted.search(k)}
     mounts = _mounts(config, service)
     sites = []
     for target, source in mounts:
         if target.startswith("/etc/nginx/templates/") and target.endswith(".template"):
-            filled = subprocess.run(
-                [real("envsubst"), names],
-                input=Path(source).read_text(),
-                capture_output=True,
-                text=True,
-                env={**os.environ, **env},
-                check=True,
-            ).stdout
+            filled = fill_template(Path(source).read_text(), values)
             for inside, outside in mounts:
                 filled = filled.replace(f" {inside}/", f" {outside}/")
             # The service name resolves to the vault's container; here it is loopback.

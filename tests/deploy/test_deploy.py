@@ -15,7 +15,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -26,7 +25,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.deploy.shims import fill_template, loopback_site, nginx_command, nginx_main_config
 from tests.vault.certificates import self_signed_certificate
+from tests.vault.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -42,12 +43,6 @@ def _tool(name: str, *, required_in_ci: bool) -> str:
             pytest.fail(f"{name} is required under CI=true (see .ci/run)")
         pytest.skip(f"{name} is not installed")
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], **kwargs: object) -> httpx.Response:
@@ -248,7 +243,7 @@ def vault_as_the_unit_runs_it(tmp_path: Path) -> Iterator[str]:
     for assignment in unit["Environment"]:
         key, value = assignment.split("=", 1)
         env[key] = value.replace("%d", str(credentials))
-    port = _free_port()
+    port = free_port()
     (pre,) = unit["ExecStartPre"]
     subprocess.run(_systemd_command(pre, credentials, port), env=env, check=True, timeout=60)
     (start,) = unit["ExecStart"]
@@ -276,53 +271,26 @@ def test_the_units_commands_start_a_ready_vault(vault_as_the_unit_runs_it):
 
 @pytest.mark.e2e
 def test_nginx_tls_front_proxies_to_the_vault(tmp_path, vault_as_the_unit_runs_it):
-    nginx = _tool("nginx", required_in_ci=True)
+    _tool("nginx", required_in_ci=True)
+    _tool("envsubst", required_in_ci=True)
     cert, key = self_signed_certificate(tmp_path)
-    https_port, http_port = _free_port(), _free_port()
-    envsubst = _tool("envsubst", required_in_ci=True)
-    filled = {
-        "DEID_VAULT_SERVER_NAME": "localhost",
-        "DEID_VAULT_TLS_DIR": str(cert.parent),
-        "DEID_VAULT_UPSTREAM": vault_as_the_unit_runs_it,
-    }
-    site = subprocess.run(
-        [envsubst, " ".join(f"${name}" for name in filled)],
-        input=(DEPLOY / "nginx" / "deid-vault.conf.template").read_text(),
-        env={**os.environ, **filled},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    https_port, http_port = free_port(), free_port()
+    site = fill_template(
+        (DEPLOY / "nginx" / "deid-vault.conf.template").read_text(),
+        {
+            "DEID_VAULT_SERVER_NAME": "localhost",
+            "DEID_VAULT_TLS_DIR": str(cert.parent),
+            "DEID_VAULT_UPSTREAM": vault_as_the_unit_runs_it,
+        },
+    )
     assert "${" not in site and cert.name == "fullchain.pem" and key.name == "privkey.pem"
-    site = site.replace("listen 443", f"listen 127.0.0.1:{https_port}").replace(
-        "listen 80", f"listen 127.0.0.1:{http_port}"
-    )
-    site = "\n".join(line for line in site.splitlines() if "[::]" not in line)
-    (tmp_path / "site.conf").write_text(site)
-    (tmp_path / "nginx.conf").write_text(
-        f"""
-        daemon off;
-        pid {tmp_path}/nginx.pid;
-        error_log {tmp_path}/error.log;
-        events {{}}
-        http {{
-            access_log {tmp_path}/access.log;
-            client_body_temp_path {tmp_path}/body;
-            proxy_temp_path {tmp_path}/proxy;
-            fastcgi_temp_path {tmp_path}/fastcgi;
-            uwsgi_temp_path {tmp_path}/uwsgi;
-            scgi_temp_path {tmp_path}/scgi;
-            include {tmp_path}/site.conf;
-        }}
-        """
-    )
-    args = [nginx, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c"]
+    config = nginx_main_config(tmp_path / "nginx", [loopback_site(site, https_port, http_port)])
     check = subprocess.run(
-        [*args, str(tmp_path / "nginx.conf"), "-t"], capture_output=True, text=True, check=False
+        [*nginx_command(config), "-t"], capture_output=True, text=True, check=False
     )
     assert check.returncode == 0, check.stderr
     process = subprocess.Popen(
-        [*args, str(tmp_path / "nginx.conf")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        nginx_command(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         response = _wait_ready(

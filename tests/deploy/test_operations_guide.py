@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from tests.deploy.shims import unit_directives
 from tests.deploy.walk import GUIDE, ROOT, Block, Guide, Place, Walker, read_guide
 from tests.vault.certificates import self_signed_certificate
 from tests.vault.databases import database_url
+from tests.vault.servers import free_port
 from vault.cli import build_parser
 from vault.cli.errors import EXIT_STATUS_HELP
 from vault.crypto import KeyPaths
@@ -43,12 +43,6 @@ TOKEN = re.compile(r"^\s*(dvt_\S{43})\s*$", re.MULTILINE)
 POSTGRES_IMAGE_UID = 999
 """The postgres user of the official postgres:15-bookworm image."""
 PASSWORD_LINE = re.compile(r"console password, shown only this once.*?\n\n\s*(\S+)\n", re.DOTALL)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _guide() -> Guide:
@@ -160,7 +154,7 @@ def _prepare_host(root: Path) -> dict[str, Place]:
 def walked_host(backend: str, root: Path) -> Iterator[HostWalk]:
     """The host install walked (vault and nginx left running until the block ends)."""
     guide = _guide()
-    vault_port, https_port, http_port = _free_port(), _free_port(), _free_port()
+    vault_port, https_port, http_port = free_port(), free_port(), free_port()
     rewrites = [
         ("/etc/deid-vault", f"{root}/etc/deid-vault"),
         ("/etc/systemd/system", f"{root}/etc/systemd/system"),
@@ -311,7 +305,7 @@ def test_the_containers_recipe_walks_as_written(tmp_path: Path) -> None:
         (checkout / name).symlink_to(ROOT / name)
     cert, _ = self_signed_certificate(checkout)
     shutil.copy(cert, tmp_path / "ca.pem")
-    vault_port, https_port, http_port = _free_port(), _free_port(), _free_port()
+    vault_port, https_port, http_port = free_port(), free_port(), free_port()
     with database_url("postgres", tmp_path) as url:
         places = {"compose": Place(checkout, tmp_path / "home", tmp_path / "state.sh")}
         places["compose"].home.mkdir()

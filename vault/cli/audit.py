@@ -54,8 +54,7 @@ def public_key(args: argparse.Namespace) -> Ed25519PublicKey:
 
 def verify(args: argparse.Namespace, out: TextIO) -> int:
     """Recompute the chain and check every checkpoint; exit status 1 when it is broken."""
-    engine = context.open_engine(context.database_url())
-    try:
+    with context.database() as engine:
         require_migrated(engine)
         key = public_key(args)
         with make_session_factory(engine, read_only=True)() as session:
@@ -80,14 +79,11 @@ def verify(args: argparse.Namespace, out: TextIO) -> int:
                     print("the first bad record as stored:", file=out)
                     print_json(audit_service.as_dict(found[0]), out)
             return EXIT_CHECK_FAILED
-    finally:
-        engine.dispose()
 
 
 def export(args: argparse.Namespace, out: TextIO) -> int:
     """Every matching record as JSON lines or CSV, to a file or standard output."""
-    engine = context.open_engine(context.database_url())
-    try:
+    with context.database() as engine:
         require_migrated(engine)
         f = AuditFilter(trial=args.trial, action=args.action, outcome=args.outcome)
         with make_session_factory(engine, read_only=True)() as session:
@@ -97,6 +93,4 @@ def export(args: argparse.Namespace, out: TextIO) -> int:
                     target.writelines(lines)
             else:
                 out.writelines(lines)
-    finally:
-        engine.dispose()
     return EXIT_OK

@@ -82,6 +82,16 @@ def open_engine(url: str) -> Engine:
     return create_vault_engine(url)
 
 
+@contextmanager
+def database(args: argparse.Namespace | None = None) -> Iterator[Engine]:
+    """An engine for the vault's database (no keys needed), disposed of after the block."""
+    engine = open_engine(database_url(args))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def open_vault(args: argparse.Namespace | None = None, *, migrated: bool = True) -> VaultRuntime:
     """The vault the settings name, its keys loaded; by default its schema must be the newest."""
     vault_settings = load_settings(args)

@@ -147,24 +147,19 @@ def init(args: argparse.Namespace, out: TextIO) -> int:
 
 def db_upgrade(args: argparse.Namespace, out: TextIO) -> int:
     """Apply pending migrations."""
-    engine = context.open_engine(context.database_url())
-    try:
+    with context.database() as engine:
         upgrade(engine)
-    finally:
-        engine.dispose()
     print("the vault database is at the newest schema", file=out)
     return EXIT_OK
 
 
 def db_check(args: argparse.Namespace, out: TextIO) -> int:
     """Say whether the schema is the newest; exit status 1 when it is not."""
-    engine = context.open_engine(context.database_url())
-    try:
-        require_migrated(engine)
-    except DatabaseNotMigratedError as exc:
-        print(str(exc), file=out)
-        return EXIT_CHECK_FAILED
-    finally:
-        engine.dispose()
+    with context.database() as engine:
+        try:
+            require_migrated(engine)
+        except DatabaseNotMigratedError as exc:
+            print(str(exc), file=out)
+            return EXIT_CHECK_FAILED
     print("the vault database is at the newest schema", file=out)
     return EXIT_OK
