@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
 from tests.vault.databases import BACKENDS, database_url, make_settings
 from vault.authz import Binding, Caller
 from vault.cli import main
 from vault.console import accounts
 from vault.crypto import KeyPaths
+from vault.db import alembic_config, create_vault_engine, current_revision, head_revision, upgrade
 from vault.models import Role
 from vault.repositories.audit import AuditFilter
 from vault.runtime import VaultRuntime
@@ -224,3 +226,21 @@ def test_audit_verify_finds_the_public_key_or_the_signing_keys_half(
     monkeypatch.delenv("VAULT_AUDIT_SIGNING_KEY_FILE")
     code, _ = run("audit", "verify")
     assert code == 2 and "--public-key" in capsys.readouterr().err
+
+
+def test_init_leaves_an_older_vault_schema_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    first = ScriptDirectory.from_config(alembic_config()).get_base()
+    assert first is not None and first != head_revision()
+    engine = create_vault_engine(url)
+    try:
+        upgrade(engine, first)
+        code, out = run("init", "--key-dir", str(tmp_path / "keys"), "--database-url", url)
+        assert (code, out) == (2, "")
+        assert f"holds a vault schema (revision {first})" in capsys.readouterr().err
+        assert current_revision(engine) == first
+        assert not (tmp_path / "keys").exists()
+    finally:
+        engine.dispose()

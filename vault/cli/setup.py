@@ -16,7 +16,14 @@ from vault.cli.errors import EXIT_CHECK_FAILED, EXIT_OK, CliError
 from vault.config import Settings
 from vault.console import accounts, passwords
 from vault.crypto import KeyPaths, generate_keys
-from vault.db import DatabaseNotMigratedError, make_session_factory, require_migrated, upgrade
+from vault.db import (
+    DatabaseNotMigratedError,
+    current_revision,
+    head_revision,
+    make_session_factory,
+    require_migrated,
+    upgrade,
+)
 from vault.models import Role
 from vault.runtime import VaultRuntime
 from vault.services import principals as principal_service
@@ -44,6 +51,15 @@ def _key_dir(args: argparse.Namespace) -> Path:
 
 
 def _refuse_existing_vault(engine: Engine) -> None:
+    """Refuse, before changing anything, a database that holds a vault already."""
+    revision = current_revision(engine)
+    if revision is None:
+        return  # empty: init creates the schema
+    if revision != head_revision():
+        raise CliError(
+            f"this database holds a vault schema (revision {revision}); 'init' sets up a new "
+            "vault only. If it is empty, run 'deid-vault db upgrade' first"
+        )
     sessions = make_session_factory(engine)
     caller = cli_caller()
     with sessions() as session:
@@ -75,8 +91,8 @@ def _set_up(
 ) -> IssuedToken:
     engine = context.open_engine(settings.database_url)
     try:
-        upgrade(engine)
         _refuse_existing_vault(engine)
+        upgrade(engine)
         generate_keys(paths)
         runtime = VaultRuntime.from_settings(settings, engine=engine)
         return _create_first_admin(runtime, args, password)
