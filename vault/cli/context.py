@@ -16,13 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from vault.cli.errors import CliError
-from vault.cli.explain import settings_problems
 from vault.config import Settings
 from vault.db import create_vault_engine, require_migrated
 from vault.runtime import VaultRuntime
@@ -43,10 +41,7 @@ def load_settings(args: argparse.Namespace | None = None, **overrides: object) -
     if key_dir := _override(args, "key_dir"):
         values["key_dir"] = Path(key_dir)
     values.update(overrides)
-    try:
-        return Settings(**values)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        raise CliError(f"the vault's settings are incomplete: {settings_problems(exc)}") from None
+    return Settings(**values)  # type: ignore[arg-type]
 
 
 def database_url(args: argparse.Namespace | None = None) -> str:

@@ -18,12 +18,14 @@ from vault.subject_ids import SubjectIdTemplateError
 from vault.trial_config import TrialConfigError
 
 
-def settings_problems(exc: ValidationError) -> str:
-    """The ``VAULT_*`` settings a validation error is about, each with its problem."""
-    return "; ".join(
-        f"VAULT_{'_'.join(str(p) for p in e['loc']).upper() or 'SETTINGS'}: {e['msg']}"
-        for e in exc.errors()
-    )
+def _settings_problems(exc: ValidationError) -> str:
+    """Each problem with the ``VAULT_*`` variable it is about (a rule across several: alone)."""
+    problems = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        problems.append(f"VAULT_{name}: {message}" if name else message)
+    return "; ".join(problems)
 
 
 def explain(exc: BaseException) -> CliError | None:
@@ -39,7 +41,7 @@ def explain(exc: BaseException) -> CliError | None:
     if isinstance(exc, SubjectIdTemplateError):
         return CliError(f"the trial configuration's subject ID template: {exc}")
     if isinstance(exc, ValidationError):
-        return CliError(f"the vault's settings are not usable: {settings_problems(exc)}")
+        return CliError(f"the vault's settings are not usable: {_settings_problems(exc)}")
     if isinstance(exc, OperationalError):
         # The driver's own text may quote the URL (and a password in it): name its type only.
         return DatabaseUnreachableError(
