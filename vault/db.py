@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -137,6 +137,12 @@ def alembic_config(url: str | None = None) -> Config:
     if url:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+def ping(engine: Engine) -> None:
+    """Run one trivial query (:class:`sqlalchemy.exc.SQLAlchemyError` when unreachable)."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def head_revision() -> str:

@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from deid.contract.errors import VaultRefusedError
 from deid.contract.reidentification import Pseudonym, Release, RequestInfo, SubjectRelease
-from vault.authz import Binding, Caller
-from vault.errors import NotFoundError, VaultError
-from vault.models import ReidentificationRequest, Role
-from vault.repositories import principals as principals_repo
+from vault.authz import Caller
+from vault.errors import VaultError
+from vault.models import ReidentificationRequest
 from vault.runtime import VaultRuntime
 from vault.services import reidentification as service
+from vault.services.callers import caller_named
 from vault.services.reidentification import PseudonymRef
 
 T = TypeVar("T")
@@ -34,14 +34,7 @@ T = TypeVar("T")
 def principal_caller(runtime: VaultRuntime, name: str, client_address: str = "local") -> Caller:
     """The caller for the principal called ``name``, with its current roles."""
     with runtime.transaction() as session:
-        principal = principals_repo.get_principal(session, name)
-        if principal is None or principal.built_in:
-            raise NotFoundError(f"principal {name} not found")
-        bindings = tuple(
-            Binding(Role(b.role), b.trial_id, b.site_id)
-            for b, _, _ in principals_repo.bindings_with_names(session, [principal.id])
-        )
-        return Caller(principal.id, principal.name, bindings, client_address)
+        return caller_named(session, name, client_address)
 
 
 def _info(session: Session, trial: str, request: ReidentificationRequest) -> RequestInfo:

@@ -66,9 +66,10 @@ class VaultRuntime:
     console: ConsolePolicy = field(default_factory=ConsolePolicy)
     scopes: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     """Each site's trial and site rows, by (trial key, site key): a
-    :class:`vault.services.mappings.UploadScope`. Ids, salt and settings never change;
-    status and key version may be stale, so every INSERT of new mappings checks them,
-    and they are re-read whenever it writes less than it was given."""
+    :class:`vault.services.mappings.UploadScope`. Ids and salt never change; a change of
+    settings or site names forgets the trial's scopes; status and key version may be
+    stale, so every INSERT of new mappings checks them, and they are re-read whenever
+    it writes less than it was given."""
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine | None = None) -> VaultRuntime:
@@ -94,7 +95,7 @@ class VaultRuntime:
         )
 
     def forget_scopes(self, trial_key: str) -> None:
-        """Drop the cached rows of ``trial_key`` (closed, or its keys destroyed)."""
+        """Drop the cached rows of ``trial_key`` (changed, closed, or its keys destroyed)."""
         for scope in list(self.scopes):
             if scope[0] == trial_key:
                 self.scopes.pop(scope, None)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,31 @@ from markupsafe import escape
 from tests.console.world import PASSWORD, ConsoleWorld
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+# The pages the console guide (docs/console.md) shows; with DEID_DOCS_SCREENSHOTS=1
+# (make docs-screenshots) their desktop screenshots are written there as well.
+DOCS_ASSETS = Path(__file__).resolve().parents[2] / "docs" / "assets" / "console"
+DOCS_SCREENSHOTS = frozenset(
+    {
+        "sign-in",
+        "home-requester",
+        "request-form",
+        "request-pending",
+        "approvals",
+        "request-decide",
+        "reveal",
+        "my-requests",
+        "own-request-refused",
+        "audit-log",
+        "audit-record",
+        "dashboard",
+        "verify-ok",
+        "verify-broken",
+        "admin-trials",
+        "admin-trial-new",
+        "admin-principal",
+        "account-uploader",
+    }
+)
 DESKTOP = {"width": 1280, "height": 900}
 NARROW = {"width": 375, "height": 812}
 HREF = re.compile(r'href="([^"]+)"')
@@ -63,14 +90,21 @@ def check_page(page: Any) -> None:
     assert not problems, f"{page.url}: {problems}"
 
 
-def shoot(page: Any, name: str) -> None:
-    """Screenshots at desktop and phone widths (checked at both) into test-artifacts/."""
+def shoot(page: Any, name: str, docs_name: str | None = None) -> None:
+    """Screenshots at desktop and phone widths (checked at both) into test-artifacts/.
+
+    ``docs_name``: the page's name in the docs, whose copy of the desktop screenshot
+    is renewed when DEID_DOCS_SCREENSHOTS=1 and the guide shows that page.
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for label, size in (("desktop", DESKTOP), ("narrow", NARROW)):
         page.set_viewport_size(size)
         check_page(page)
         page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
     page.set_viewport_size(DESKTOP)
+    if docs_name in DOCS_SCREENSHOTS and os.environ.get("DEID_DOCS_SCREENSHOTS") == "1":
+        DOCS_ASSETS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ARTIFACTS / f"{name}-desktop.png", DOCS_ASSETS / f"{docs_name}.png")
 
 
 def leaks(text: str, originals: list[str]) -> list[str]:

@@ -25,6 +25,7 @@ from vault.console.accounts import session_digest
 from vault.models import AuditRecord, ConsoleSession, Principal, utcnow
 from vault.runtime import VaultRuntime
 from vault.services import reidentification as reid_service
+from vault.services.callers import caller_named
 from vault.services.principals import authenticate, create_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -40,8 +41,8 @@ class Served:
     backend: str
 
     def shot(self, page: Any, name: str) -> None:
-        """Screenshots named by backend and page."""
-        shoot(page, f"{self.backend}-{name}")
+        """Screenshots named by backend and page (the docs show SQLite's)."""
+        shoot(page, f"{self.backend}-{name}", name if self.backend == "sqlite" else None)
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +255,17 @@ def test_the_verification_page_turns_red_on_an_altered_record(
     served: Served, contexts: Any
 ) -> None:
     world = served.world
+    # A record of its own to alter: the test does not depend on which tests ran before.
+    with world.runtime.transaction() as session:
+        reid_service.submit(
+            session,
+            world.runtime,
+            caller_named(session, world.names["requester"]),
+            world.trial,
+            "data_correction",
+            "a justification this test alters",
+            subject_ids=[world.subject_id],
+        )
     page = sign_in(contexts(), world, "auditor_all")
     go(page, "Verify chain")
     assert "The chain is whole" in page.locator(".verdict").inner_text()
@@ -262,8 +274,8 @@ def test_the_verification_page_turns_red_on_an_altered_record(
     with world.runtime.transaction() as session:
         target = session.scalars(
             select(AuditRecord)
-            .where(AuditRecord.justification.is_not(None))
-            .order_by(AuditRecord.seq)
+            .where(AuditRecord.justification == "a justification this test alters")
+            .order_by(AuditRecord.seq.desc())
             .limit(1)
         ).one()
         seq, original = target.seq, target.justification
@@ -395,6 +407,39 @@ def test_an_admin_manages_trials_principals_and_tokens(served: Served, contexts:
     assert httpx.get(f"{served.base}/v1/me", headers=api).status_code == 401
     with world.runtime.transaction() as session:
         assert session.scalars(select(Principal).where(Principal.name == name)).one()
+
+
+def test_an_admin_changes_a_trials_names_and_sites_receive_them(
+    served: Served, contexts: Any
+) -> None:
+    world = served.world
+    with world.runtime.transaction() as session:
+        token = create_token(session, world.runtime, None, world.names["uploader"]).token
+    info = f"{served.base}/v1/trials/{world.trial}/sites/S01/info"
+    api = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(info, headers=api).json()["sponsor_name"] == "UNSPECIFIED SPONSOR"
+    page = sign_in(contexts(), world, "admin")
+    go(page, "Trials")
+    page.get_by_role("link", name=world.trial).click()
+    page.wait_for_url(f"**/admin/trials/{world.trial}")
+    # The trial holds data: its subject ID template is shown but cannot be edited.
+    assert page.get_by_label("Subject ID template").is_disabled()
+    page.get_by_label("Sponsor").fill("Acme Oncology")
+    page.get_by_label("Protocol name").fill("Onco 42 Phase II")
+    page.get_by_label("Site names").fill("S01 Halifax Infirmary\nS02 Two")
+    served.shot(page, "admin-trial-settings")
+    page.get_by_role("button", name="Save the settings").click()
+    page.wait_for_load_state()
+    done = page.get_by_role("status").inner_text()
+    assert "sponsor_name, protocol_name, site S01 renamed" in done
+    assert "Acme Oncology" in page.locator(".facts").inner_text()
+    assert "Halifax Infirmary" in page.get_by_role("table").inner_text()
+    received = httpx.get(info, headers=api).json()
+    assert (received["sponsor_name"], received["protocol_name"], received["site_name"]) == (
+        "Acme Oncology",
+        "Onco 42 Phase II",
+        "Halifax Infirmary",
+    )
 
 
 def test_unknown_pages_and_outsiders_get_404(served: Served, contexts: Any) -> None:

@@ -221,3 +221,59 @@ def test_unknown_pages_answer_404_in_html(world: ConsoleWorld) -> None:
     missing = http.get("/console/no/such/page")
     assert missing.status_code == 404 and "<h1>Page not found</h1>" in missing.text
     assert http.get("/v1/no-such-endpoint").json()["error"] == "not_found"  # the API stays JSON
+
+
+def test_an_admin_changes_a_trials_settings_on_its_page(world: ConsoleWorld) -> None:
+    admin, csrf = signed_in(world, "admin")
+    path = f"/console/admin/trials/{world.trial}"
+    page = admin.get(path).text
+    # The trial holds data: what shaped it is shown, fixed, with the reason.
+    assert 'id="sponsor_name" name="sponsor_name" type="text" value="UNSPECIFIED SPONSOR"' in page
+    assert 'name="subject_id_template" type="text" value="{site}-{seq:4}{check}"' in page
+    template_input = page.split('id="subject_id_template"')[1].split(">")[0]
+    assert "disabled" in template_input
+    assert "the subject IDs already issued were made from it" in page
+    assert "S01 One\nS02 Two</textarea>" in page
+    form = {
+        "csrf_token": csrf,
+        "sponsor_name": "Acme Oncology",
+        "protocol_name": "Onco 42",
+        "reidentification_policy": "approval",
+        "bulk_reidentification_limit": "10",
+        "grant_ttl_hours": "24",
+        "sites": "S01 Halifax Infirmary\nS02 Two\nS07 Moncton",
+    }
+    changed = admin.post(f"{path}/settings", data=form, follow_redirects=False)
+    assert changed.status_code == 303 and changed.headers["location"] == path
+    shown = admin.get(path).text
+    assert (
+        f"Trial {world.trial} changed: sponsor_name, protocol_name, "
+        "site S01 renamed, site S07 added." in shown
+    )
+    assert "<dt>Sponsor</dt><dd>Acme Oncology</dd>" in shown
+    assert "<td>S07</td><td>Moncton</td>" in shown
+    again = admin.post(f"{path}/settings", data=form)
+    assert "Nothing changed." in again.text
+
+    # A form that names a fixed setting anyway is refused, and keeps what was typed.
+    refused = admin.post(
+        f"{path}/settings",
+        data={**form, "sponsor_name": "Beta Pharma", "subject_id_template": "{site}-{seq:6}"},
+    )
+    assert refused.status_code == 409 and 'role="alert"' in refused.text
+    assert "subject_id_template can no longer change" in refused.text
+    assert 'value="Beta Pharma"' in refused.text
+    assert "<dt>Sponsor</dt><dd>Acme Oncology</dd>" in refused.text  # nothing of it kept
+    bad = admin.post(f"{path}/settings", data={**form, "sites": "S08"})
+    assert bad.status_code == 422 and "Sites, line 1: write the site ID" in bad.text
+
+    requester, requester_csrf = signed_in(world, "requester")
+    denied = requester.post(
+        f"{path}/settings", data={"csrf_token": requester_csrf, "sponsor_name": "Mine"}
+    )
+    assert denied.status_code == 403
+    auditor, _ = signed_in(world, "auditor_all")
+    log = auditor.get(f"/console/audit?action=trial.update&trial={world.trial}").text
+    seq = log.split('href="/console/audit/records/')[1].split('"')[0]
+    record = auditor.get(f"/console/audit/records/{seq}").text
+    assert "trial.update" in record and "Acme Oncology" in record and "Moncton" in record

@@ -8,13 +8,13 @@ run for real; the nginx TLS front is started for real in front of the vault.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import shlex
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -25,7 +25,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.deploy.shims import fill_template, loopback_site, nginx_command, nginx_main_config
 from tests.vault.certificates import self_signed_certificate
+from tests.vault.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -41,12 +43,6 @@ def _tool(name: str, *, required_in_ci: bool) -> str:
             pytest.fail(f"{name} is required under CI=true (see .ci/run)")
         pytest.skip(f"{name} is not installed")
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], **kwargs: object) -> httpx.Response:
@@ -101,12 +97,17 @@ def compose_config(tmp_path_factory: pytest.TempPathFactory) -> dict:
     compose = _tool("docker-compose", required_in_ci=True)
     work = tmp_path_factory.mktemp("compose")
     shutil.copytree(DEPLOY, work / "deploy", ignore=shutil.ignore_patterns("secrets"))
-    (work / "deploy" / "secrets").mkdir()
-    for secret in ("db_password", "vault_pgpass", "master.keyring", "index.key"):
-        (work / "deploy" / "secrets" / secret).write_text("placeholder\n")
-    (work / "deploy" / "secrets" / "audit-signing.pem").write_text("placeholder\n")
+    secrets = work / "deploy" / "secrets"
+    (secrets / "keys").mkdir(parents=True)
+    for secret in ("db_password", "vault_pgpass"):
+        (secrets / secret).write_text("placeholder\n")
+    for key in ("master.keyring", "index.key", "audit-signing.pem", "audit-signing.pub"):
+        (secrets / "keys" / key).write_text("placeholder\n")
+    (work / "deploy" / ".env").write_text("DEID_VAULT_SERVER_NAME=vault.example.org\n")
+    compose_file = str(work / "deploy" / "compose.yaml")
     result = subprocess.run(
-        [compose, "-f", str(work / "deploy" / "compose.yaml"), "config", "--format", "json"],
+        # Every profile's services (the operator's 'ops' too).
+        [compose, "-f", compose_file, "--profile", "*", "config", "--format", "json"],
         capture_output=True,
         text=True,
         check=False,
@@ -130,7 +131,7 @@ def test_compose_vault_waits_for_a_healthy_database_and_is_not_exposed(compose_c
     vault = compose_config["services"]["vault"]
     assert vault["depends_on"]["db"]["condition"] == "service_healthy"
     assert vault["command"][:2] == ["serve", "--migrate"]
-    assert all(p.get("host_ip") == "127.0.0.1" for p in vault["ports"])
+    assert all(p.get("host_ip") == "127.0.0.1" for p in vault.get("ports", []))
     assert vault.get("read_only") is True and "ALL" in vault["cap_drop"]
     db = compose_config["services"]["db"]
     assert "ports" not in db
@@ -141,6 +142,46 @@ def test_compose_vault_waits_for_a_healthy_database_and_is_not_exposed(compose_c
     }
     targets = {s.get("target") or f"/run/secrets/{s['source']}" for s in vault["secrets"]}
     assert key_files <= targets
+
+
+def test_compose_vault_is_reached_through_the_proxy_and_trusts_it_alone(compose_config):
+    services, networks = compose_config["services"], compose_config["networks"]
+    vault, proxy = services["vault"], services["proxy"]
+    # The vault has no published port and only internal networks: nothing but the proxy
+    # (and the database) reaches it.
+    assert "ports" not in vault
+    assert all(networks[name].get("internal") is True for name in vault["networks"])
+    shared = set(vault["networks"]) & set(proxy["networks"])
+    assert len(shared) == 1
+    (network,) = shared
+    address = proxy["networks"][network]["ipv4_address"]
+    (subnet,) = (c["subnet"] for c in networks[network]["ipam"]["config"])
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
+    command = vault["command"]
+    assert command[command.index("--forwarded-allow-ips") + 1] == address
+    # The proxy fills the shipped template in, pointing at the vault's port.
+    env = proxy["environment"]
+    assert env["DEID_VAULT_UPSTREAM"] == f"vault:{command[command.index('--port') + 1]}"
+    templates = [v for v in proxy["volumes"] if v["target"].startswith("/etc/nginx/templates/")]
+    assert [Path(v["source"]).name for v in templates] == ["deid-vault.conf.template"]
+    assert all(v.get("read_only") for v in templates)
+    assert {p["target"] for p in proxy["ports"]} == {443, 80}
+
+
+def test_compose_operator_writes_the_keys_the_vault_reads(compose_config):
+    services, secrets = compose_config["services"], compose_config["secrets"]
+    ops, vault = services["ops"], services["vault"]
+    assert ops["profiles"] == ["ops"]  # never started by 'up'
+    (keys,) = [v for v in ops["volumes"] if v["target"] == ops["environment"]["VAULT_KEY_DIR"]]
+    assert not keys.get("read_only")
+    vault_key_files = {
+        Path(secrets[s["source"]]["file"])
+        for s in vault["secrets"]
+        if s["source"] != "vault_pgpass"
+    }
+    assert {p.parent for p in vault_key_files} == {Path(keys["source"])}
+    names = {p.name for p in vault_key_files}
+    assert names == {"master.keyring", "index.key", "audit-signing.pem", "audit-signing.pub"}
 
 
 # --- systemd ------------------------------------------------------------------
@@ -160,14 +201,17 @@ def _localized_unit(text: str, root: Path) -> str:
     return text.replace("/opt/deid-vault/bin/", f"{BIN}/").replace("/etc/deid-vault/", f"{root}/")
 
 
-def test_systemd_unit_verifies(tmp_path):
-    analyze = _tool("systemd-analyze", required_in_ci=False)
-    text, _ = _unit()
+@pytest.mark.parametrize(
+    "name",
+    ["deid-vault.service", "deid-vault-audit-verify.service", "deid-vault-audit-verify.timer"],
+)
+def test_systemd_unit_verifies(tmp_path, name):
+    analyze = _tool("systemd-analyze", required_in_ci=True)
     (tmp_path / "vault.env").write_text("")
-    unit = tmp_path / "deid-vault.service"
-    unit.write_text(_localized_unit(text, tmp_path))
+    for unit in (DEPLOY / "systemd").iterdir():
+        (tmp_path / unit.name).write_text(_localized_unit(unit.read_text(), tmp_path))
     result = subprocess.run(
-        [analyze, "verify", str(unit)], capture_output=True, text=True, check=False
+        [analyze, "verify", str(tmp_path / name)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
@@ -199,7 +243,7 @@ def vault_as_the_unit_runs_it(tmp_path: Path) -> Iterator[str]:
     for assignment in unit["Environment"]:
         key, value = assignment.split("=", 1)
         env[key] = value.replace("%d", str(credentials))
-    port = _free_port()
+    port = free_port()
     (pre,) = unit["ExecStartPre"]
     subprocess.run(_systemd_command(pre, credentials, port), env=env, check=True, timeout=60)
     (start,) = unit["ExecStart"]
@@ -227,44 +271,26 @@ def test_the_units_commands_start_a_ready_vault(vault_as_the_unit_runs_it):
 
 @pytest.mark.e2e
 def test_nginx_tls_front_proxies_to_the_vault(tmp_path, vault_as_the_unit_runs_it):
-    nginx = _tool("nginx", required_in_ci=True)
+    _tool("nginx", required_in_ci=True)
+    _tool("envsubst", required_in_ci=True)
     cert, key = self_signed_certificate(tmp_path)
-    https_port, http_port = _free_port(), _free_port()
-    site = (DEPLOY / "nginx" / "deid-vault.conf").read_text()
-    site = (
-        site.replace("/etc/deid-vault/tls/fullchain.pem", str(cert))
-        .replace("/etc/deid-vault/tls/privkey.pem", str(key))
-        .replace("/var/log/nginx/", f"{tmp_path}/")
-        .replace("127.0.0.1:8200", vault_as_the_unit_runs_it)
-        .replace("listen 443", f"listen 127.0.0.1:{https_port}")
-        .replace("listen 80", f"listen 127.0.0.1:{http_port}")
-        .replace("vault.example.org", "localhost")
+    https_port, http_port = free_port(), free_port()
+    site = fill_template(
+        (DEPLOY / "nginx" / "deid-vault.conf.template").read_text(),
+        {
+            "DEID_VAULT_SERVER_NAME": "localhost",
+            "DEID_VAULT_TLS_DIR": str(cert.parent),
+            "DEID_VAULT_UPSTREAM": vault_as_the_unit_runs_it,
+        },
     )
-    site = "\n".join(line for line in site.splitlines() if "[::]" not in line)
-    (tmp_path / "site.conf").write_text(site)
-    (tmp_path / "nginx.conf").write_text(
-        f"""
-        daemon off;
-        pid {tmp_path}/nginx.pid;
-        error_log {tmp_path}/error.log;
-        events {{}}
-        http {{
-            client_body_temp_path {tmp_path}/body;
-            proxy_temp_path {tmp_path}/proxy;
-            fastcgi_temp_path {tmp_path}/fastcgi;
-            uwsgi_temp_path {tmp_path}/uwsgi;
-            scgi_temp_path {tmp_path}/scgi;
-            include {tmp_path}/site.conf;
-        }}
-        """
-    )
-    args = [nginx, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c"]
+    assert "${" not in site and cert.name == "fullchain.pem" and key.name == "privkey.pem"
+    config = nginx_main_config(tmp_path / "nginx", [loopback_site(site, https_port, http_port)])
     check = subprocess.run(
-        [*args, str(tmp_path / "nginx.conf"), "-t"], capture_output=True, text=True, check=False
+        [*nginx_command(config), "-t"], capture_output=True, text=True, check=False
     )
     assert check.returncode == 0, check.stderr
     process = subprocess.Popen(
-        [*args, str(tmp_path / "nginx.conf")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        nginx_command(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         response = _wait_ready(
@@ -273,7 +299,17 @@ def test_nginx_tls_front_proxies_to_the_vault(tmp_path, vault_as_the_unit_runs_i
             verify=ssl.create_default_context(cafile=str(cert)),
         )
         assert response.json()["status"] == "ready"
-        assert "max-age=" in response.headers["strict-transport-security"]
+        # HSTS comes from one place, the vault (on console pages), never twice.
+        console = httpx.get(
+            f"https://localhost:{https_port}/console/sign-in",
+            verify=ssl.create_default_context(cafile=str(cert)),
+            timeout=5,
+        )
+        assert console.status_code == 200
+        assert len(console.headers.get_list("strict-transport-security")) == 1
+        assert "max-age=" in console.headers["strict-transport-security"]
+        for answer in (response, console):
+            assert answer.headers.get_list("x-content-type-options") == ["nosniff"]
         plain = httpx.get(f"http://localhost:{http_port}/ready", timeout=5)
         assert plain.status_code == 301
         assert plain.headers["location"].startswith("https://")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from deid.corpus import CorpusManifest
-from tests.deid.test_import_direction import SERVER_SIDE, deid_script, modules_loaded_by
+from tests.deid.test_deid_imports import SERVER_SIDE, deid_script, modules_loaded_by
 from tests.e2e.deployment import TRIAL, deployment
 
 pytestmark = pytest.mark.e2e

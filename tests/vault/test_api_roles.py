@@ -92,6 +92,13 @@ ENDPOINTS = [
     Endpoint("list trials", "GET", set(ROLES), lambda w: ("/v1/trials", None)),
     Endpoint("get trial", "GET", SEES_TRIAL, lambda w: (f"/v1/trials/{w.trial}", None), True),
     Endpoint(
+        "change trial",
+        "PATCH",
+        {"admin"},
+        lambda w: (f"/v1/trials/{w.trial}", {"protocol_name": unique("P")}),
+        True,
+    ),
+    Endpoint(
         "add site",
         "POST",
         {"admin"},

@@ -9,6 +9,7 @@ from vault.crypto import (
     KeyPaths,
     KeyUnavailableError,
     LocalKeyRingProvider,
+    Sealed,
     SecretBytes,
     add_master_key_version,
     generate_keys,
@@ -121,6 +122,37 @@ def test_encrypt_decrypt_is_bound_to_context(key_paths):
     tampered = sealed.ciphertext[:-1] + bytes([sealed.ciphertext[-1] ^ 1])
     with pytest.raises(DecryptionError, match="failed authentication"):
         cipher.decrypt(type(sealed)(1, tampered), context)
+
+
+def test_rows_are_sealed_with_the_associated_data_they_always_had(key_paths):
+    """The cipher builds each row's associated data; stored rows and bundles stay readable."""
+    barrier = _barrier(key_paths)
+    cipher = _cipher(barrier, {1: barrier.new_data_key("T1", 1)})
+    index = bytes.fromhex("00ff10")
+    # The literal contexts rows were sealed with before the cipher built them itself.
+    mapping = {"table": "mappings", "kind": "FULL_NAME", "blind_index": "00ff10"}
+    patient = {"table": "subjects", "field": "patient_key", "blind_index": "00ff10"}
+    offset = {"table": "subjects", "field": "date_offset", "blind_index": "00ff10"}
+    assert cipher.open_original("FULL_NAME", index, cipher.encrypt("Doe^John", mapping)) == (
+        "Doe^John"
+    )
+    assert cipher.decrypt(cipher.seal_original("FULL_NAME", index, "Doe^John"), mapping) == (
+        "Doe^John"
+    )
+    assert cipher.open_patient_key(index, cipher.encrypt("MRN-1", patient)) == "MRN-1"
+    assert cipher.open_date_offset(index, cipher.encrypt("-42", offset)) == -42
+    subject = cipher.seal_subject(index, "MRN-1", -42)
+    assert subject.key_version == 1
+    assert cipher.decrypt(Sealed(1, subject.patient_key), patient) == "MRN-1"
+    assert cipher.decrypt(Sealed(1, subject.date_offset), offset) == "-42"
+    # A ciphertext moved to another row, kind or field does not open.
+    sealed = cipher.seal_original("FULL_NAME", index, "Doe^John")
+    with pytest.raises(DecryptionError):
+        cipher.open_original("SURNAME", index, sealed)
+    with pytest.raises(DecryptionError):
+        cipher.open_original("FULL_NAME", b"\x00\xff\x11", sealed)
+    with pytest.raises(DecryptionError):
+        cipher.open_patient_key(index, Sealed(1, subject.date_offset))
 
 
 def test_blind_index_is_keyed_per_trial_and_normalized(key_paths):

@@ -34,7 +34,6 @@ from vault.runtime import VaultRuntime
 from vault.services import mappings as mapping_service
 from vault.services import reidentification as reid_service
 from vault.services.common import trial_cipher
-from vault.services.mappings import mapping_context, subject_context
 from vault.services.reidentification import PseudonymRef
 from vault.transfer.bundle import MAGIC
 from vault.transfer.keys import load_transfer_public_key
@@ -64,9 +63,8 @@ def contents(runtime: VaultRuntime) -> TrialContents:
         cipher = trial_cipher(session, runtime, trial)
         mappings, indexes, ciphertexts = {}, set(), set()
         for row in session.scalars(select(Mapping).where(Mapping.trial_id == trial.id)):
-            original = cipher.decrypt(
-                Sealed(row.key_version, row.original_ciphertext),
-                mapping_context(row.kind, row.blind_index),
+            original = cipher.open_original(
+                row.kind, row.blind_index, Sealed(row.key_version, row.original_ciphertext)
             )
             mappings[(row.kind, original)] = (row.pseudonym, row.identifying)
             indexes.add(bytes(row.blind_index))
@@ -79,15 +77,13 @@ def contents(runtime: VaultRuntime) -> TrialContents:
         )
         for subject, site_key in rows:
             index = bytes(subject.patient_blind_index)
-            patient = cipher.decrypt(
-                Sealed(subject.key_version, subject.patient_key_ciphertext),
-                subject_context("patient_key", index),
+            patient = cipher.open_patient_key(
+                index, Sealed(subject.key_version, subject.patient_key_ciphertext)
             )
-            offset = cipher.decrypt(
-                Sealed(subject.key_version, subject.date_offset_ciphertext),
-                subject_context("date_offset", index),
+            offset = cipher.open_date_offset(
+                index, Sealed(subject.key_version, subject.date_offset_ciphertext)
             )
-            subjects[patient] = (site_key, subject.subject_id, int(offset), subject.sequence)
+            subjects[patient] = (site_key, subject.subject_id, offset, subject.sequence)
             indexes.add(index)
             ciphertexts.add(bytes(subject.patient_key_ciphertext))
         counters = {

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from vault.api.deps import CallerDep, RuntimeDep, SessionDep
+from vault.api.deps import CallerDep
 from vault.api.schemas import AuditPageOut, AuditRecordOut, CheckpointOut, VerificationOut
-from vault.db import make_session_factory
+from vault.dependencies import RuntimeDep, SessionDep
 from vault.repositories.audit import AuditFilter
-from vault.runtime import VaultRuntime
 from vault.services import audit as service
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -30,10 +28,10 @@ def _filter(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> AuditFilter:
-    scope = service.audit_scope(session, caller, trial)
-    return AuditFilter(
-        trials=scope.trials,
-        trial=scope.trial,
+    return service.audit_filter(
+        session,
+        caller,
+        trial,
         principal=principal,
         action=action,
         outcome=outcome,
@@ -64,12 +62,6 @@ def list_records(
     )
 
 
-def _stream(runtime: VaultRuntime, f: AuditFilter, fmt: str) -> Iterator[str]:
-    # The request's transaction has ended when the body streams: read in a session of its own.
-    with make_session_factory(runtime.engine, read_only=True)() as session:
-        yield from service.export_lines(session, f, fmt)
-
-
 @router.get("/export")
 def export(
     session: SessionDep,
@@ -90,7 +82,7 @@ def export(
     )
     media = "text/csv" if format == "csv" else "application/x-ndjson"
     return StreamingResponse(
-        _stream(runtime, f, format),
+        service.stream_export(runtime, f, format),
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="audit.{format}"'},
     )

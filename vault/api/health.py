@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from vault.api.deps import RuntimeDep
-from vault.db import DatabaseNotMigratedError, require_migrated
+from vault.db import DatabaseNotMigratedError, ping, require_migrated
+from vault.dependencies import RuntimeDep
 
 router = APIRouter(tags=["health"])
 
@@ -24,8 +23,7 @@ def ready(runtime: RuntimeDep) -> JSONResponse:
     """Ready to serve: database reachable and migrated, keys loaded."""
     problems: list[str] = []
     try:
-        with runtime.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        ping(runtime.engine)
         require_migrated(runtime.engine)
     except DatabaseNotMigratedError as exc:
         problems.append(str(exc))

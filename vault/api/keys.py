@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from vault.api.deps import CallerDep, RuntimeDep, SessionDep
+from vault.api.deps import CallerDep
 from vault.api.schemas import ReencryptIn, ReencryptOut, RewrapOut, RotateOut
+from vault.dependencies import RuntimeDep, SessionDep
 from vault.services import keys as service
 
 router = APIRouter(prefix="/v1", tags=["keys"])

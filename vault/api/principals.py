@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy.orm import Session
 
-from vault.api.deps import CallerDep, RuntimeDep, SessionDep
+from vault.api.deps import CallerDep
 from vault.api.schemas import (
     MeOut,
     NewTokenOut,
@@ -20,8 +20,8 @@ from vault.api.schemas import (
     TokenOut,
     TokensOut,
 )
+from vault.dependencies import RuntimeDep, SessionDep
 from vault.models import ApiToken, Principal, Role
-from vault.repositories import principals as principals_repo
 from vault.services import principals as service
 from vault.services.principals import RoleSpec
 
@@ -58,10 +58,12 @@ def token_out(token: ApiToken, principal: str) -> TokenOut:
 @router.get("/me")
 def me(session: SessionDep, caller: CallerDep) -> MeOut:
     """The caller's principal and roles (any valid token)."""
-    rows = principals_repo.bindings_with_names(session, [caller.principal_id])
     return MeOut(
         principal=caller.name,
-        roles=[RoleOut(role=b.role, trial=trial, site=site) for b, trial, site in rows],
+        roles=[
+            RoleOut(role=r.role, trial=r.trial, site=r.site)
+            for r in service.own_roles(session, caller)
+        ],
     )
 
 
@@ -144,5 +146,4 @@ def revoke_token(
 ) -> TokenOut:
     """Revoke a token (admin)."""
     token = service.revoke_token(session, runtime, caller, token_id)
-    owner = session.get(Principal, token.principal_id)
-    return token_out(token, owner.name if owner else "?")
+    return token_out(token, service.token_owner(session, token) or "?")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy.orm import Session
 
-from vault.api.deps import CallerDep, RuntimeDep, SessionDep
+from vault.api.deps import CallerDep
 from vault.api.schemas import (
     DecisionIn,
     PseudonymRefOut,
@@ -18,6 +18,7 @@ from vault.api.schemas import (
     ReleasedSubjectOut,
     ReleaseOut,
 )
+from vault.dependencies import RuntimeDep, SessionDep
 from vault.models import ReidentificationRequest, RequestStatus
 from vault.services import reidentification as service
 from vault.services.reidentification import PseudonymRef

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from deid.contract.limits import MAX_BATCH_ITEMS, MAX_ORIGINAL_LENGTH
+from deid.contract.trial_config import ReidentificationPolicy
 from vault.models import Purpose, Role
 
 Kind = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,31}$")]
@@ -114,6 +115,28 @@ class TrialOut(BaseModel):
     sites: list[SiteOut]
     current_key_version: int | None = None
     """Shown to admins only."""
+
+
+class TrialChangeIn(Strict):
+    """Settings to change; those left out stay as they are.
+
+    Sponsor, protocol name, site names and the re-identification settings may change
+    at any time. The protocol ID, the subject ID template and the date offset range
+    stay fixed once the trial has enrolled a subject or issued a pseudonym (409).
+    The trial key never changes. ``sites`` renames the sites it names and adds new
+    ones; no site is removed.
+    """
+
+    sponsor_name: str | None = Field(default=None, description="Clinical Trial Sponsor Name")
+    protocol_id: str | None = Field(default=None, description="'' for the trial key")
+    protocol_name: str | None = Field(default=None, description="'' for the trial key")
+    subject_id_template: str | None = None
+    date_offset_min_days: int | None = None
+    date_offset_max_days: int | None = None
+    reidentification_policy: ReidentificationPolicy | None = None
+    bulk_reidentification_limit: int | None = None
+    grant_ttl_hours: int | None = None
+    sites: dict[str, str] | None = Field(default=None, description="site ID -> site name")
 
 
 class TrialsOut(BaseModel):

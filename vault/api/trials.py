@@ -7,22 +7,25 @@ from sqlalchemy.orm import Session
 
 from deid.contract.store import PseudonymRequest
 from deid.contract.trial_config import TrialConfig
-from vault.api.deps import CallerDep, RuntimeDep, SessionDep
+from vault.api.deps import CallerDep
 from vault.api.schemas import (
     ClosedTrialOut,
     CloseTrialIn,
     EnrollIn,
     EnrollmentOut,
+    ErrorOut,
     LookupBatchIn,
     PseudonymBatchIn,
     PseudonymsOut,
     SiteIn,
     SiteOut,
+    TrialChangeIn,
     TrialInfoOut,
     TrialOut,
     TrialsOut,
 )
 from vault.authz import Caller
+from vault.dependencies import RuntimeDep, SessionDep
 from vault.errors import InvalidInputError
 from vault.models import Trial
 from vault.services import mappings as mapping_service
@@ -69,6 +72,29 @@ def list_trials(session: SessionDep, caller: CallerDep) -> TrialsOut:
 def get_trial(trial: str, session: SessionDep, caller: CallerDep) -> TrialOut:
     """A trial the caller holds a role in."""
     return trial_out(session, caller, trial_service.get_trial(session, caller, trial))
+
+
+@router.patch(
+    "/{trial}",
+    responses={
+        404: {"model": ErrorOut, "description": "no such trial, or none the caller can see"},
+        403: {"model": ErrorOut, "description": "the caller is not an admin"},
+        409: {"model": ErrorOut, "description": "a setting fixed once the trial holds data"},
+        410: {"model": ErrorOut, "description": "the trial's keys were destroyed"},
+        422: {"model": ErrorOut, "description": "a value that is not valid"},
+    },
+)
+def change_trial(
+    trial: str, body: TrialChangeIn, session: SessionDep, runtime: RuntimeDep, caller: CallerDep
+) -> TrialOut:
+    """Change a trial's settings, rename and add sites (admin; audited as ``trial.update``).
+
+    What sites receive from then on (sponsor, protocol name, site name) follows at once.
+    """
+    change = trial_service.change_trial(
+        session, runtime, caller, trial, body.model_dump(exclude_unset=True)
+    )
+    return trial_out(session, caller, change.trial)
 
 
 @router.post("/{trial}/sites", status_code=status.HTTP_201_CREATED)

@@ -18,14 +18,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from vault.audit.events import AuditEvent
-from vault.models import AuditCheckpoint, AuditHead, AuditRecord, utcnow
+from vault.models import AuditCheckpoint, AuditRecord, utcnow
+from vault.repositories import audit as repo
 
 GENESIS_HASH = "0" * 64
-HEAD_ID = 1
 
 
 def canonical_json(value: Any) -> bytes:
@@ -90,14 +89,10 @@ class AuditSigner:
 
 def append(session: Session, signer: AuditSigner, event: AuditEvent) -> AuditRecord:
     """Chain ``event`` onto the log inside the caller's transaction."""
-    head = session.execute(
-        select(AuditHead.seq, AuditHead.record_hash)
-        .where(AuditHead.id == HEAD_ID)
-        .with_for_update()
-    ).one()
+    head_seq, head_hash = repo.head(session, for_update=True)
     occurred_at = utcnow()
     record = AuditRecord(
-        seq=head.seq + 1,
+        seq=head_seq + 1,
         occurred_at=occurred_at,
         principal_id=event.principal_id,
         principal_name=event.principal_name[:64],
@@ -109,16 +104,11 @@ def append(session: Session, signer: AuditSigner, event: AuditEvent) -> AuditRec
         purpose=event.purpose,
         justification=event.justification,
         details=json.loads(canonical_json(event.details)),
-        prev_hash=head.record_hash,
+        prev_hash=head_hash,
     )
     record.record_hash = compute_hash(record_fields(record))
-    session.add(record)
-    session.flush()
-    session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == HEAD_ID)
-        .values(seq=record.seq, record_hash=record.record_hash)
-    )
+    repo.add_record(session, record)
+    repo.move_head(session, record.seq, record.record_hash)
     if record.seq % signer.checkpoint_interval == 0:
         sign_checkpoint(session, signer, record.seq, record.record_hash)
     return record
@@ -129,10 +119,7 @@ def sign_checkpoint(
 ) -> AuditCheckpoint:
     """Sign the chain head (or the given record) and store the checkpoint."""
     if seq is None or record_hash is None:
-        head = session.execute(
-            select(AuditHead.seq, AuditHead.record_hash).where(AuditHead.id == HEAD_ID)
-        ).one()
-        seq, record_hash = head.seq, head.record_hash
+        seq, record_hash = repo.head(session)
     checkpoint = AuditCheckpoint(
         seq=seq,
         record_hash=record_hash,
@@ -140,6 +127,5 @@ def sign_checkpoint(
         key_id=key_id(signer.public_key),
         signature=signer.private_key.sign(checkpoint_message(seq, record_hash)),
     )
-    session.add(checkpoint)
-    session.flush()
+    repo.add_checkpoint(session, checkpoint)
     return checkpoint

@@ -7,18 +7,17 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.audit.chain import (
     GENESIS_HASH,
-    HEAD_ID,
     checkpoint_message,
     compute_hash,
     key_id,
     record_fields,
 )
-from vault.models import AuditCheckpoint, AuditHead, AuditRecord
+from vault.models import AuditRecord
+from vault.repositories import audit as repo
 
 
 @dataclass
@@ -70,24 +69,19 @@ def _check_records(records: Iterable[AuditRecord], report: VerificationReport) -
 def verify_chain(session: Session, public_key: Ed25519PublicKey) -> VerificationReport:
     """Walk every record in order and check every checkpoint's signature."""
     report = VerificationReport()
-    head = session.execute(
-        select(AuditHead.seq, AuditHead.record_hash).where(AuditHead.id == HEAD_ID)
-    ).one()
-    report.head_seq = head.seq
-    records = session.scalars(
-        select(AuditRecord).order_by(AuditRecord.seq).execution_options(yield_per=1000)
-    )
-    hashes = _check_records(records, report)
+    head_seq, head_hash = repo.head(session)
+    report.head_seq = head_seq
+    hashes = _check_records(repo.records_in_order(session), report)
     if report.ok:
         last_seq = max(hashes, default=0)
-        if last_seq != head.seq or hashes.get(last_seq, "0" * 64) != head.record_hash:
+        if last_seq != head_seq or hashes.get(last_seq, "0" * 64) != head_hash:
             report.fail(
                 last_seq + 1,
-                f"the chain ends at record {last_seq} but its head is record {head.seq}: "
+                f"the chain ends at record {last_seq} but its head is record {head_seq}: "
                 "records at the end were removed or the head was altered",
             )
     expected_key = key_id(public_key)
-    for checkpoint in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)):
+    for checkpoint in repo.checkpoints_in_order(session):
         report.checkpoints_checked += 1
         label = f"checkpoint at record {checkpoint.seq}"
         try:

@@ -17,17 +17,17 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from vault.audit import AuditEvent, Outcome, anonymous_event
-from vault.authz import Binding, Caller, cli_caller, require_admin
+from vault.authz import Caller, cli_caller, require_admin
 from vault.console import passwords
-from vault.console import repository as repo
 from vault.errors import ForbiddenError, NotFoundError, UnauthenticatedError, VaultError
-from vault.models import ApiToken, ConsoleSession, Principal, Role, utcnow
+from vault.models import ApiToken, ConsoleSession, Principal, utcnow
+from vault.repositories import console as repo
 from vault.repositories import principals as principals_repo
 from vault.runtime import VaultRuntime
+from vault.services.callers import caller_for
 from vault.services.common import record
 from vault.services.principals import (
     NAME_PATTERN,
-    RoleView,
     failure_counter,
     require_not_locked_out,
 )
@@ -77,14 +77,6 @@ def session_digest(session_id: str) -> bytes:
     return hashlib.sha256(session_id.encode("utf-8")).digest()
 
 
-def _caller(session: Session, principal: Principal, client_address: str) -> Caller:
-    bindings = tuple(
-        Binding(Role(b.role), b.trial_id, b.site_id)
-        for b, _, _ in principals_repo.bindings_with_names(session, [principal.id])
-    )
-    return Caller(principal.id, principal.name, bindings, client_address)
-
-
 def sign_in(
     session: Session, runtime: VaultRuntime, name: str, password: str, client_address: str
 ) -> tuple[str, Visit]:
@@ -129,7 +121,7 @@ def sign_in(
         expires_at=now + timedelta(seconds=policy.session_lifetime_seconds),
     )
     repo.add_session(session, row)
-    caller = _caller(session, principal, client_address)
+    caller = caller_for(session, principal.id, principal.name, client_address)
     record(session, runtime, caller.event("console.sign_in", Outcome.SUCCESS))
     return session_id, Visit(caller, row.id_digest, row.csrf_token)
 
@@ -148,6 +140,7 @@ def resume(
     if found is None:
         raise SignInRequiredError("none")
     row, principal = found
+    caller = caller_for(session, principal.id, principal.name, client_address)
     now = utcnow()
     policy = runtime.console
     reason = None
@@ -161,7 +154,7 @@ def resume(
         digest = row.id_digest
         raise SignInRequiredError(
             reason,
-            audit=_caller(session, principal, client_address).event(
+            audit=caller.event(
                 "console.session_expire", Outcome.SUCCESS, details={"reason": reason}
             ),
             after_rollback=lambda own: repo.delete_session(own, digest),
@@ -172,7 +165,7 @@ def resume(
         row.last_seen_at = now
     flash, row.flash = row.flash, None
     session.flush()
-    return Visit(_caller(session, principal, client_address), row.id_digest, row.csrf_token, flash)
+    return Visit(caller, row.id_digest, row.csrf_token, flash)
 
 
 def set_flash(session: Session, visit: Visit, message: str) -> None:
@@ -225,7 +218,7 @@ def change_own_password(
 ) -> None:
     """Change the signed-in principal's password; its other sessions end."""
     caller = visit.caller
-    principal = session.get(Principal, caller.principal_id)
+    principal = principals_repo.get_principal_by_id(session, caller.principal_id)
     assert principal is not None
     if not passwords.verify_password(current, repo.password_hash(session, principal.id)):
         raise ForbiddenError(
@@ -246,14 +239,6 @@ def change_own_password(
             "console.password_change", Outcome.SUCCESS, details={"other_sessions_ended": ended}
         ),
     )
-
-
-def own_roles(session: Session, caller: Caller) -> list[RoleView]:
-    """The signed-in principal's roles, by name."""
-    return [
-        RoleView(b.id, b.role, trial, site)
-        for b, trial, site in principals_repo.bindings_with_names(session, [caller.principal_id])
-    ]
 
 
 def own_tokens(session: Session, caller: Caller) -> Sequence[ApiToken]:

@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
-from vault.console import repository as repo
 from vault.console.charts import BarChart, grouped_bars
 from vault.errors import NotFoundError
 from vault.models import AuditCheckpoint, AuditRecord, utcnow
 from vault.repositories import audit as audit_repo
+from vault.repositories import console as repo
 from vault.repositories.audit import AuditFilter
 
 REQUEST = "reidentification.request"

@@ -19,10 +19,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy.orm import Session
 
-from vault.api.deps import RuntimeDep, SessionDep, client_address
 from vault.audit import Outcome
 from vault.authz import Caller
 from vault.console import accounts
+from vault.dependencies import RuntimeDep, SessionDep, client_address
 from vault.errors import ForbiddenError, VaultError
 from vault.models import Role, utcnow
 from vault.runtime import VaultRuntime

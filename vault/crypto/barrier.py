@@ -59,8 +59,27 @@ class Sealed:
     ciphertext: bytes
 
 
+@dataclass(frozen=True)
+class SealedSubject:
+    """A subject's patient key and date offset, sealed under one data key version."""
+
+    key_version: int
+    patient_key: bytes
+    date_offset: bytes
+
+
 def _wrap_context(trial: str, version: int) -> Context:
     return {"purpose": "data-key", "trial": trial, "version": version}
+
+
+# The row contexts below are the associated data of every stored ciphertext: changing
+# a key or a value makes every existing row (and every transfer bundle) unreadable.
+def _mapping_context(kind: str, blind_index: bytes) -> Context:
+    return {"table": "mappings", "kind": kind, "blind_index": bytes(blind_index).hex()}
+
+
+def _subject_context(field: str, patient_blind_index: bytes) -> Context:
+    return {"table": "subjects", "field": field, "blind_index": bytes(patient_blind_index).hex()}
 
 
 class Barrier:
@@ -221,6 +240,32 @@ class TrialCipher:
                 f"a value of trial {self.trial} failed authentication (altered or moved)"
             ) from None
         return raw.decode("utf-8")
+
+    def seal_original(self, kind: str, blind_index: bytes, original: str) -> Sealed:
+        """Seal a mapping's original, bound to its trial, kind and blind index."""
+        return self.encrypt(original, _mapping_context(kind, blind_index))
+
+    def open_original(self, kind: str, blind_index: bytes, sealed: Sealed) -> str:
+        """Open a mapping's original (:class:`DecryptionError` if it was moved or altered)."""
+        return self.decrypt(sealed, _mapping_context(kind, blind_index))
+
+    def seal_subject(
+        self, patient_blind_index: bytes, patient_key: str, date_offset_days: int
+    ) -> SealedSubject:
+        """Seal a subject's patient key and date offset, each bound to its field and row."""
+        patient = self.encrypt(patient_key, _subject_context("patient_key", patient_blind_index))
+        offset = self.encrypt(
+            str(date_offset_days), _subject_context("date_offset", patient_blind_index)
+        )
+        return SealedSubject(offset.key_version, patient.ciphertext, offset.ciphertext)
+
+    def open_patient_key(self, patient_blind_index: bytes, sealed: Sealed) -> str:
+        """Open a subject's patient key."""
+        return self.decrypt(sealed, _subject_context("patient_key", patient_blind_index))
+
+    def open_date_offset(self, patient_blind_index: bytes, sealed: Sealed) -> int:
+        """Open a subject's date offset, in days."""
+        return int(self.decrypt(sealed, _subject_context("date_offset", patient_blind_index)))
 
     def blind_index(self, kind: str, original: str) -> bytes:
         """HMAC-SHA256 over the kind and the normalized original, under the trial's index key."""

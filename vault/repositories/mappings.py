@@ -321,6 +321,18 @@ def count_below_version(session: Session, trial_id: int, version: int) -> int:
     return int(mappings) + int(subjects)
 
 
+def holds_data(session: Session, trial_id: int) -> bool:
+    """Whether the trial has enrolled a subject or issued a pseudonym."""
+    return bool(
+        session.execute(
+            select(
+                exists().where(Subject.trial_id == trial_id)
+                | exists().where(Mapping.trial_id == trial_id)
+            )
+        ).scalar_one()
+    )
+
+
 def find_subjects_by_ids(
     session: Session, trial_id: int, subject_ids: Sequence[str]
 ) -> dict[str, Subject]:

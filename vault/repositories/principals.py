@@ -18,6 +18,19 @@ def get_principal(session: Session, name: str) -> Principal | None:
     return session.scalars(select(Principal).where(Principal.name == name)).one_or_none()
 
 
+def get_principal_by_id(session: Session, principal_id: int) -> Principal | None:
+    """The principal with primary key ``principal_id``."""
+    return session.get(Principal, principal_id)
+
+
+def principal_names(session: Session, ids: set[int]) -> dict[int, str]:
+    """Principal names by id."""
+    if not ids:
+        return {}
+    rows = session.execute(select(Principal.id, Principal.name).where(Principal.id.in_(ids)))
+    return {row[0]: row[1] for row in rows}
+
+
 def list_principals(session: Session) -> Sequence[Principal]:
     """Every principal, by name."""
     return session.scalars(select(Principal).order_by(Principal.name)).all()

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.models import Principal, ReidentificationRequest, RequestStatus
+from vault.models import ReidentificationRequest, RequestStatus
 
 
 def add(session: Session, request: ReidentificationRequest) -> ReidentificationRequest:
@@ -53,11 +53,3 @@ def due_to_expire(
             ReidentificationRequest.grant_expires_at <= now,
         )
     ).all()
-
-
-def principal_names(session: Session, ids: set[int]) -> dict[int, str]:
-    """Principal names by id."""
-    if not ids:
-        return {}
-    rows = session.execute(select(Principal.id, Principal.name).where(Principal.id.in_(ids)))
-    return {row[0]: row[1] for row in rows}

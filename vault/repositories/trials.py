@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from vault.crypto import WrappedDataKey
@@ -117,3 +119,65 @@ def destroy_keys(session: Session, trial: Trial) -> int:
     trial.index_salt = None
     session.flush()
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRow:
+    """A trial read as plain columns (the hot path needs no ORM identity map)."""
+
+    id: int
+    key: str
+    sponsor_name: str
+    protocol_id: str
+    protocol_name: str
+    settings: dict[str, Any]
+    index_salt: bytes | None
+    status: str
+    current_key_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRow:
+    """A site read as plain columns."""
+
+    id: int
+    trial_id: int
+    site_key: str
+    name: str
+
+
+_TRIALS = Trial.__table__
+_SITES = Site.__table__
+_TRIAL_COLUMNS = ("id", "key", "sponsor_name", "protocol_id", "protocol_name", "settings",
+                  "index_salt", "status", "current_key_version")  # fmt: skip
+_SITE_COLUMNS = ("id", "trial_id", "site_key", "name")
+# Compiled once: enrolment, trial information and uploads start with this lookup.
+_TRIAL_AND_SITE = (
+    select(
+        *(_TRIALS.c[name] for name in _TRIAL_COLUMNS),
+        *(_SITES.c[name].label(f"site_{name}") for name in _SITE_COLUMNS),
+    )
+    .select_from(
+        _TRIALS.outerjoin(
+            _SITES,
+            (_SITES.c.trial_id == _TRIALS.c.id) & (_SITES.c.site_key == bindparam("site_key")),
+        )
+    )
+    .where(_TRIALS.c.key == bindparam("trial_key"))
+)
+
+
+def trial_and_site_rows(
+    session: Session, trial_key: str, site_key: str
+) -> tuple[TrialRow | None, SiteRow | None]:
+    """Trial ``trial_key`` and its site ``site_key`` as plain rows, in one round trip."""
+    row = (
+        session.connection()
+        .execute(_TRIAL_AND_SITE, {"trial_key": trial_key, "site_key": site_key})
+        .one_or_none()
+    )
+    if row is None:
+        return None, None
+    trial = TrialRow(*row[: len(_TRIAL_COLUMNS)])
+    site = SiteRow(*row[len(_TRIAL_COLUMNS) :]) if row.site_id is not None else None
+    return trial, site

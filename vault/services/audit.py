@@ -6,6 +6,8 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,6 +15,7 @@ from sqlalchemy.orm import Session
 from vault.audit import Outcome, VerificationReport, sign_checkpoint, verify_chain
 from vault.audit.chain import record_fields
 from vault.authz import Caller, require_admin
+from vault.db import make_session_factory
 from vault.errors import ForbiddenError, NotFoundError
 from vault.models import AuditCheckpoint, AuditRecord, Role
 from vault.repositories import audit as repo
@@ -39,6 +42,28 @@ def audit_scope(session: Session, caller: Caller, trial: str | None) -> repo.Aud
     if trial is not None and trial not in keys:
         raise NotFoundError("trial not found")
     return repo.AuditFilter(trials=keys, trial=trial)
+
+
+def audit_filter(
+    session: Session,
+    caller: Caller,
+    trial: str | None = None,
+    *,
+    principal: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> repo.AuditFilter:
+    """The records matching these filters that the caller may read (see :func:`audit_scope`)."""
+    return replace(
+        audit_scope(session, caller, trial),
+        principal=principal,
+        action=action,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
 
 
 def list_records(
@@ -75,6 +100,15 @@ def export_lines(session: Session, f: repo.AuditFilter, fmt: str) -> Iterator[st
             else:
                 yield json.dumps(data, sort_keys=True, ensure_ascii=False) + "\n"
         after = rows[-1].seq
+
+
+def stream_export(runtime: VaultRuntime, f: repo.AuditFilter, fmt: str) -> Iterator[str]:
+    """:func:`export_lines` for a streamed response body, in a read-only session of its own.
+
+    The request's transaction has ended by the time the body streams.
+    """
+    with make_session_factory(runtime.engine, read_only=True)() as session:
+        yield from export_lines(session, f, fmt)
 
 
 def _csv_safe(value: Any) -> Any:

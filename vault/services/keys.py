@@ -88,13 +88,12 @@ def reencrypt_batch(
     batch_size = max(1, min(batch_size, 10_000))
     done = 0
     for mapping in mappings_repo.mappings_below_version(session, trial.id, version, 0, batch_size):
-        context: dict[str, str | int] = {
-            "table": "mappings",
-            "kind": mapping.kind,
-            "blind_index": mapping.blind_index.hex(),
-        }
-        original = cipher.decrypt(Sealed(mapping.key_version, mapping.original_ciphertext), context)
-        sealed = cipher.encrypt(original, context)
+        original = cipher.open_original(
+            mapping.kind,
+            mapping.blind_index,
+            Sealed(mapping.key_version, mapping.original_ciphertext),
+        )
+        sealed = cipher.seal_original(mapping.kind, mapping.blind_index, original)
         mappings_repo.update_mapping_ciphertext(
             session, mapping.id, sealed.ciphertext, sealed.key_version
         )
@@ -104,22 +103,17 @@ def reencrypt_batch(
             session, trial.id, version, 0, batch_size - done
         )
         for subject in subjects:
-            index = bytes(subject.patient_blind_index).hex()
-            patient_context: dict[str, str | int] = {
-                "table": "subjects", "field": "patient_key", "blind_index": index,
-            }  # fmt: skip
-            offset_context: dict[str, str | int] = {
-                "table": "subjects", "field": "date_offset", "blind_index": index,
-            }  # fmt: skip
-            patient = cipher.decrypt(
-                Sealed(subject.key_version, subject.patient_key_ciphertext), patient_context
+            index = subject.patient_blind_index
+            patient = cipher.open_patient_key(
+                index, Sealed(subject.key_version, subject.patient_key_ciphertext)
             )
-            offset = cipher.decrypt(
-                Sealed(subject.key_version, subject.date_offset_ciphertext), offset_context
+            offset = cipher.open_date_offset(
+                index, Sealed(subject.key_version, subject.date_offset_ciphertext)
             )
-            subject.patient_key_ciphertext = cipher.encrypt(patient, patient_context).ciphertext
-            subject.date_offset_ciphertext = cipher.encrypt(offset, offset_context).ciphertext
-            subject.key_version = version
+            resealed = cipher.seal_subject(index, patient, offset)
+            subject.patient_key_ciphertext = resealed.patient_key
+            subject.date_offset_ciphertext = resealed.date_offset
+            subject.key_version = resealed.key_version
             done += 1
         session.flush()
     remaining = mappings_repo.count_below_version(session, trial.id, version)

@@ -25,8 +25,9 @@ from vault.errors import ConflictError, InvalidInputError, NotFoundError
 from vault.models import MAX_PSEUDONYM_LENGTH, TrialStatus
 from vault.repositories import mappings as mappings_repo
 from vault.repositories import trials as trials_repo
+from vault.repositories.trials import SiteRow, TrialRow
 from vault.runtime import VaultRuntime
-from vault.services.common import SiteRow, TrialRow, require_open, trial_cipher, upload_scope
+from vault.services.common import require_open, trial_cipher, upload_scope
 from vault.services.trials import trial_config
 
 PATIENT_KIND = "PATIENT"
@@ -51,16 +52,6 @@ def _check_original(value: str, runtime: VaultRuntime, what: str = "an original"
         raise InvalidInputError(
             f"{what} is longer than {runtime.limits.max_value_length} characters"
         )
-
-
-def mapping_context(kind: str, blind_index: bytes) -> dict[str, str | int]:
-    """The associated data an original in ``mappings`` is sealed with."""
-    return {"table": "mappings", "kind": kind, "blind_index": blind_index.hex()}
-
-
-def subject_context(field: str, blind_index: bytes) -> dict[str, str | int]:
-    """The associated data a subject's ``field`` is sealed with."""
-    return {"table": "subjects", "field": field, "blind_index": blind_index.hex()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +170,7 @@ def _insert_new(
     rows: list[mappings_repo.NewMapping] = []
     # A fixed insertion order keeps concurrent batches from deadlocking on PostgreSQL.
     for (kind, blind_index), item in sorted(new.items(), key=lambda entry: entry[0]):
-        sealed = cipher.encrypt(item.original, mapping_context(kind, blind_index))
+        sealed = cipher.seal_original(kind, blind_index, item.original)
         rows.append(
             mappings_repo.NewMapping(
                 kind, blind_index, sealed.ciphertext, item.proposal, is_identifying(kind)
@@ -225,11 +216,10 @@ def _random_offset(low: int, high: int) -> int:
 def _as_enrollment(
     cipher: TrialCipher, subject: mappings_repo.EnrolledSubject, created: bool
 ) -> Enrollment:
-    offset = cipher.decrypt(
-        Sealed(subject.key_version, subject.date_offset_ciphertext),
-        subject_context("date_offset", subject.patient_blind_index),
+    offset = cipher.open_date_offset(
+        subject.patient_blind_index, Sealed(subject.key_version, subject.date_offset_ciphertext)
     )
-    return Enrollment(subject.subject_id, int(offset), created)
+    return Enrollment(subject.subject_id, offset, created)
 
 
 def enroll(
@@ -252,8 +242,7 @@ def enroll(
     config = trial_config(trial)
     template = _template(config.subject_id_template)
     offset = _random_offset(config.date_offset_min_days, config.date_offset_max_days)
-    patient_sealed = cipher.encrypt(patient_key, subject_context("patient_key", blind_index))
-    offset_sealed = cipher.encrypt(str(offset), subject_context("date_offset", blind_index))
+    sealed = cipher.seal_subject(blind_index, patient_key, offset)
     for _ in range(MAX_SUBJECT_ID_ATTEMPTS):
         sequence = (
             trials_repo.next_enrollment_number(session, site.id) if template.uses_sequence else None
@@ -267,9 +256,9 @@ def enroll(
                 "patient_blind_index": blind_index,
                 "subject_id": subject_id,
                 "sequence": sequence,
-                "patient_key_ciphertext": patient_sealed.ciphertext,
-                "date_offset_ciphertext": offset_sealed.ciphertext,
-                "key_version": offset_sealed.key_version,
+                "patient_key_ciphertext": sealed.patient_key,
+                "date_offset_ciphertext": sealed.date_offset,
+                "key_version": sealed.key_version,
             },
         )
         if inserted:

@@ -24,6 +24,7 @@ from vault.models import ApiToken, Principal, Role, RoleBinding, utcnow
 from vault.repositories import principals as repo
 from vault.repositories import trials as trials_repo
 from vault.runtime import VaultRuntime
+from vault.services.callers import caller_for
 from vault.services.common import record
 
 TOKEN_PREFIX = "dvt_"  # noqa: S105 - a recognisable prefix, not a secret
@@ -96,12 +97,21 @@ def _get(session: Session, name: str) -> Principal:
     return principal
 
 
-def roles_of(session: Session, principal: Principal) -> list[RoleView]:
-    """A principal's roles, by name."""
+def _role_views(session: Session, principal_id: int) -> list[RoleView]:
     return [
         RoleView(b.id, b.role, trial, site)
-        for b, trial, site in repo.bindings_with_names(session, [principal.id])
+        for b, trial, site in repo.bindings_with_names(session, [principal_id])
     ]
+
+
+def roles_of(session: Session, principal: Principal) -> list[RoleView]:
+    """A principal's roles, by name."""
+    return _role_views(session, principal.id)
+
+
+def own_roles(session: Session, caller: Caller) -> list[RoleView]:
+    """The caller's own roles, by name."""
+    return _role_views(session, caller.principal_id)
 
 
 def create_principal(
@@ -282,6 +292,12 @@ def revoke_token(
     return row
 
 
+def token_owner(session: Session, token: ApiToken) -> str | None:
+    """The name of the principal ``token`` belongs to."""
+    owner = repo.get_principal_by_id(session, token.principal_id)
+    return owner.name if owner is not None else None
+
+
 def authenticate(
     session: Session, runtime: VaultRuntime, token: str | None, client_address: str
 ) -> Caller:
@@ -309,11 +325,7 @@ def authenticate(
     assert found is not None
     if found.last_used_at is None or now - found.last_used_at > _LAST_USED_RESOLUTION:
         repo.mark_token_used(session, found.token_id, now)
-    bindings = tuple(
-        Binding(Role(role), trial_id, site_id)
-        for role, trial_id, site_id in repo.roles_of(session, found.principal_id)
-    )
-    return Caller(found.principal_id, found.principal, bindings, client_address, found.token_id)
+    return caller_for(session, found.principal_id, found.principal, client_address, found.token_id)
 
 
 def require_not_locked_out(session: Session, client_address: str, now: datetime) -> None:

@@ -30,6 +30,7 @@ from vault.models import (
     utcnow,
 )
 from vault.repositories import mappings as mappings_repo
+from vault.repositories import principals as principals_repo
 from vault.repositories import reidentification as repo
 from vault.runtime import VaultRuntime
 from vault.services.common import record, trial_cipher
@@ -178,13 +179,10 @@ def _resolve(
         mapping = found.get((ref.kind, ref.pseudonym))
         original = None
         if mapping is not None:
-            original = cipher.decrypt(
+            original = cipher.open_original(
+                mapping.kind,
+                mapping.blind_index,
                 Sealed(mapping.key_version, mapping.original_ciphertext),
-                {
-                    "table": "mappings",
-                    "kind": mapping.kind,
-                    "blind_index": mapping.blind_index.hex(),
-                },
             )
         released.append(ReleasedPseudonym(ref.kind, ref.pseudonym, original))
     subjects = mappings_repo.find_subjects_by_ids(session, trial.id, list(subject_ids))
@@ -194,16 +192,14 @@ def _resolve(
         if subject is None:
             people.append(ReleasedSubject(subject_id, None, None))
             continue
-        context_index = bytes(subject.patient_blind_index).hex()
-        patient_key = cipher.decrypt(
-            Sealed(subject.key_version, subject.patient_key_ciphertext),
-            {"table": "subjects", "field": "patient_key", "blind_index": context_index},
+        index = subject.patient_blind_index
+        patient_key = cipher.open_patient_key(
+            index, Sealed(subject.key_version, subject.patient_key_ciphertext)
         )
-        offset = cipher.decrypt(
-            Sealed(subject.key_version, subject.date_offset_ciphertext),
-            {"table": "subjects", "field": "date_offset", "blind_index": context_index},
+        offset = cipher.open_date_offset(
+            index, Sealed(subject.key_version, subject.date_offset_ciphertext)
         )
-        people.append(ReleasedSubject(subject_id, patient_key, int(offset)))
+        people.append(ReleasedSubject(subject_id, patient_key, offset))
     return released, people
 
 
@@ -479,4 +475,4 @@ def principal_names(
     ids = {r.requester_id for r in requests} | {
         r.decided_by_id for r in requests if r.decided_by_id
     }
-    return repo.principal_names(session, ids)
+    return principals_repo.principal_names(session, ids)

@@ -17,9 +17,9 @@ from vault.authz import Caller
 from vault.db import make_session_factory
 from vault.repositories import transfer as transfer_repo
 from vault.runtime import VaultRuntime
-from vault.services import transfer as transfer_service
-from vault.services.transfer import TransferredTrial
+from vault.transfer import service as transfer_service
 from vault.transfer.bundle import CHUNK_BYTES, BundleWriter, write_atomically
+from vault.transfer.service import TransferredTrial
 
 
 def export_bundle(

@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from vault.api.deps import RuntimeDep, SessionDep, client_address
 from vault.console import accounts
 from vault.console.web import (
     SESSION_COOKIE,
@@ -24,8 +23,10 @@ from vault.console.web import (
     set_cookie,
     tokens_match,
 )
+from vault.dependencies import RuntimeDep, SessionDep, client_address
 from vault.errors import InvalidInputError, RateLimitedError, VaultError
 from vault.runtime import VaultRuntime
+from vault.services import principals as principal_service
 
 router = APIRouter()
 Text = Annotated[str, Form(max_length=1024)]
@@ -146,7 +147,7 @@ def sign_out(page: FormPageDep) -> Response:
 def home(page: PageDep) -> HTMLResponse:
     """What the signed-in principal can do here."""
     return page.render(
-        "home.html", title="Home", roles=accounts.own_roles(page.session, page.caller)
+        "home.html", title="Home", roles=principal_service.own_roles(page.session, page.caller)
     )
 
 
@@ -154,7 +155,7 @@ def _account(page: PageDep, *, error: VaultError | None = None) -> HTMLResponse:
     return page.render(
         "account.html",
         title="Your account",
-        roles=accounts.own_roles(page.session, page.caller),
+        roles=principal_service.own_roles(page.session, page.caller),
         tokens=accounts.own_tokens(page.session, page.caller),
         error=error,
     )

@@ -18,7 +18,7 @@ from vault.authz import require_admin
 from vault.console import accounts, forms
 from vault.console.web import FormPageDep, Page, PageDep
 from vault.errors import InvalidInputError, VaultError
-from vault.models import Principal, Role
+from vault.models import Role
 from vault.services import principals as principal_service
 from vault.services import trials as trial_service
 from vault.services.principals import RoleSpec
@@ -26,17 +26,24 @@ from vault.services.principals import RoleSpec
 router = APIRouter(prefix="/admin")
 Short = Annotated[str, Form(max_length=256)]
 Long = Annotated[str, Form(max_length=100_000)]
-TRIAL_FIELDS = (
-    "key", "sponsor_name", "protocol_id", "protocol_name", "subject_id_template",
+FIELDS = (
+    "sponsor_name", "protocol_id", "protocol_name", "subject_id_template",
     "date_offset_min_days", "date_offset_max_days", "reidentification_policy",
     "bulk_reidentification_limit", "grant_ttl_hours",
 )  # fmt: skip
+"""The settings the forms name (the trial key aside: it is set once, when created)."""
+
+
+def _settings(values: dict[str, str]) -> dict[str, Any]:
+    """The settings form's fields as settings: empty (or disabled, so absent) ones left out."""
+    settings: dict[str, Any] = {k: v for k, v in values.items() if k in FIELDS and v != ""}
+    settings["sites"] = forms.site_lines(values.get("sites", ""))
+    return settings
 
 
 def _trial_config(values: dict[str, str]) -> TrialConfig:
     """A trial configuration from the form; pydantic's problems as one clear message."""
-    data: dict[str, Any] = {k: v for k, v in values.items() if k in TRIAL_FIELDS and v != ""}
-    data["sites"] = forms.site_lines(values.get("sites", ""))
+    data = _settings(values) | ({"key": values["key"]} if values.get("key") else {})
     try:
         return TrialConfig.model_validate(data)
     except ValidationError as exc:
@@ -77,10 +84,7 @@ def new_trial(page: PageDep) -> HTMLResponse:
     return _new_trial_form(page, {})
 
 
-@router.post("/trials/new")
-def create_trial(
-    page: FormPageDep,
-    key: Short = "",
+def _settings_form(
     sponsor_name: Short = "",
     protocol_id: Short = "",
     protocol_name: Short = "",
@@ -91,9 +95,18 @@ def create_trial(
     bulk_reidentification_limit: Short = "",
     grant_ttl_hours: Short = "",
     sites: Long = "",
-) -> Response:
+) -> dict[str, str]:
+    """The trial settings form as typed (a field left out of the form is empty)."""
+    return dict(locals())
+
+
+SettingsFormDep = Annotated[dict[str, str], Depends(_settings_form)]
+
+
+@router.post("/trials/new")
+def create_trial(page: FormPageDep, typed: SettingsFormDep, key: Short = "") -> Response:
     """Create a trial: its settings, its sites, its first data key and index salt."""
-    values = {k: v for k, v in locals().items() if isinstance(v, str)}
+    values = {"key": key, **typed}
     result = page.attempt(
         lambda: trial_service.create_trial(
             page.session, page.runtime, page.caller, _trial_config(values)
@@ -104,15 +117,25 @@ def create_trial(
     return page.redirect(f"/admin/trials/{result.key}", f"Trial {result.key} created.")
 
 
-def _trial_page(page: Page, key: str, error: VaultError | None = None) -> HTMLResponse:
+def _trial_page(
+    page: Page, key: str, error: VaultError | None = None, values: dict[str, str] | None = None
+) -> HTMLResponse:
     require_admin(page.caller)
     trial = trial_service.get_trial(page.session, page.caller, key)
+    config = trial_service.trial_config(trial)
+    sites = trial_service.list_sites(page.session, trial)
+    if values is None:  # the settings form starts from the trial's settings as they are
+        values = {k: str(v) for k, v in config.model_dump(mode="json").items() if k in FIELDS}
+        values["sites"] = "\n".join(f"{s.site_key} {s.name}" for s in sites)
     return page.render(
         "admin_trial.html",
         title=f"Trial {trial.key}",
         trial=trial,
-        config=trial_service.trial_config(trial),
-        sites=trial_service.list_sites(page.session, trial),
+        config=config,
+        sites=sites,
+        values=values,
+        fixed=trial_service.fixed_settings(page.session, trial),
+        policies=[p.value for p in ReidentificationPolicy],
         error=error,
     )
 
@@ -132,6 +155,20 @@ def add_site(page: FormPageDep, key: str, site_id: Short = "", name: Short = "")
     if isinstance(result, VaultError):
         return _trial_page(page, key, result)
     return page.redirect(f"/admin/trials/{key}", f"Site {result.site_key} added.")
+
+
+@router.post("/trials/{key}/settings")
+def change_trial(page: FormPageDep, key: str, typed: SettingsFormDep) -> Response:
+    """Change the trial's settings and site names, add sites (audited)."""
+    result = page.attempt(
+        lambda: trial_service.change_trial(
+            page.session, page.runtime, page.caller, key, _settings(typed)
+        )
+    )
+    if isinstance(result, VaultError):
+        return _trial_page(page, key, result, typed)
+    done = f"Trial {key} changed: {', '.join(result.summary())}." if result else "Nothing changed."
+    return page.redirect(f"/admin/trials/{key}", done)
 
 
 @router.post("/trials/{key}/close")
@@ -324,6 +361,6 @@ def create_token(
 def revoke_token(page: FormPageDep, token_id: int) -> Response:
     """Revoke an API token at once."""
     token = principal_service.revoke_token(page.session, page.runtime, page.caller, token_id)
-    owner = page.session.get(Principal, token.principal_id)
-    target = f"/admin/principals/{owner.name}" if owner else "/admin/principals"
+    owner = principal_service.token_owner(page.session, token)
+    target = f"/admin/principals/{owner}" if owner else "/admin/principals"
     return page.redirect(target, f"Token {token_id} revoked.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -12,11 +11,9 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from vault.console import forms, reports
 from vault.console.web import Page, PageDep
-from vault.db import make_session_factory
 from vault.errors import NotFoundError
 from vault.models import AuditRecord
 from vault.repositories.audit import AuditFilter
-from vault.runtime import VaultRuntime
 from vault.services import audit as service
 from vault.services import trials as trial_service
 
@@ -28,8 +25,8 @@ KNOWN_ACTIONS = (
     "reidentification.release", "reidentification.expire", "auth.failure", "console.sign_in",
     "console.sign_out", "console.session_expire", "console.csrf", "console.password_change",
     "principal.create", "principal.set_password", "role.grant", "role.revoke", "token.create",
-    "token.revoke", "trial.create", "trial.close", "site.create", "keys.rotate", "keys.rewrap",
-    "keys.reencrypt", "audit.export", "audit.verify", "audit.checkpoint",
+    "token.revoke", "trial.create", "trial.update", "trial.close", "site.create", "keys.rotate",
+    "keys.rewrap", "keys.reencrypt", "audit.export", "audit.verify", "audit.checkpoint",
 )  # fmt: skip
 OUTCOMES = ("success", "denied", "refused", "failed")
 
@@ -52,10 +49,10 @@ class Filters:
     def scoped(self, page: Page) -> AuditFilter:
         """The filter within the caller's audit scope (403 for non-auditors, 404 for a
         trial outside it)."""
-        scope = service.audit_scope(page.session, page.caller, self.trial or None)
-        return AuditFilter(
-            trials=scope.trials,
-            trial=scope.trial,
+        return service.audit_filter(
+            page.session,
+            page.caller,
+            self.trial or None,
             principal=self.principal or None,
             action=self.action or None,
             outcome=self.outcome or None,
@@ -121,12 +118,6 @@ def audit_record(page: PageDep, seq: int) -> HTMLResponse:
     )
 
 
-def _stream(runtime: VaultRuntime, f: AuditFilter, fmt: str) -> Iterator[str]:
-    # The request's transaction has ended when the body streams: read in a session of its own.
-    with make_session_factory(runtime.engine, read_only=True)() as session:
-        yield from service.export_lines(session, f, fmt)
-
-
 @router.get("/export")
 def export(
     page: PageDep, filters: FiltersDep, format: Literal["csv", "jsonl"] = "csv"
@@ -142,7 +133,7 @@ def export(
     )
     media = "text/csv" if format == "csv" else "application/x-ndjson"
     return StreamingResponse(
-        _stream(page.runtime, f, format),
+        service.stream_export(page.runtime, f, format),
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="audit.{format}"'},
     )

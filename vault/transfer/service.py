@@ -34,12 +34,7 @@ from vault.repositories import transfer as transfer_repo
 from vault.repositories import trials as trials_repo
 from vault.runtime import VaultRuntime
 from vault.services.common import record, trial_cipher
-from vault.services.mappings import (
-    KIND_PATTERN,
-    PATIENT_KIND,
-    mapping_context,
-    subject_context,
-)
+from vault.services.mappings import KIND_PATTERN, PATIENT_KIND
 from vault.services.trials import get_trial, list_sites, new_trial, trial_config
 from vault.transfer.bundle import BundleError, BundleReader, BundleWriter
 
@@ -108,10 +103,8 @@ def _records(
                 "site": subject.site_key,
                 "subject_id": subject.subject_id,
                 "sequence": subject.sequence,
-                "patient_key": cipher.decrypt(patient, subject_context("patient_key", index)),
-                "date_offset_days": int(
-                    cipher.decrypt(offset, subject_context("date_offset", index))
-                ),
+                "patient_key": cipher.open_patient_key(index, patient),
+                "date_offset_days": cipher.open_date_offset(index, offset),
             }
         after = subjects[-1].id
     after = 0
@@ -121,9 +114,7 @@ def _records(
             yield {
                 "type": "mapping",
                 "kind": mapping.kind,
-                "original": cipher.decrypt(
-                    sealed, mapping_context(mapping.kind, mapping.blind_index)
-                ),
+                "original": cipher.open_original(mapping.kind, mapping.blind_index, sealed),
                 "pseudonym": mapping.pseudonym,
                 "identifying": mapping.identifying,
             }
@@ -232,8 +223,7 @@ class _Importer:
         patient_key = _text(item, "patient_key", "subject")
         offset = _integer(item, "date_offset_days", "subject")
         index = self.cipher.blind_index(PATIENT_KIND, patient_key)
-        patient = self.cipher.encrypt(patient_key, subject_context("patient_key", index))
-        sealed_offset = self.cipher.encrypt(str(offset), subject_context("date_offset", index))
+        sealed = self.cipher.seal_subject(index, patient_key, offset)
         self.subjects.append(
             {
                 "trial_id": self.trial.id,
@@ -243,9 +233,9 @@ class _Importer:
                 "sequence": None
                 if item.get("sequence") is None
                 else _integer(item, "sequence", "subject"),
-                "patient_key_ciphertext": patient.ciphertext,
-                "date_offset_ciphertext": sealed_offset.ciphertext,
-                "key_version": sealed_offset.key_version,
+                "patient_key_ciphertext": sealed.patient_key,
+                "date_offset_ciphertext": sealed.date_offset,
+                "key_version": sealed.key_version,
                 "created_at": utcnow(),
             }
         )
@@ -262,7 +252,7 @@ class _Importer:
             raise BundleError("a mapping record of the bundle has no valid 'identifying'")
         original = _text(item, "original", "mapping")
         index = self.cipher.blind_index(kind, original)
-        sealed = self.cipher.encrypt(original, mapping_context(kind, index))
+        sealed = self.cipher.seal_original(kind, index, original)
         self.mappings.append(
             {
                 "trial_id": self.trial.id,

@@ -1,4 +1,4 @@
-"""SQL for the console: passwords, sign-in sessions, and the dashboard's audit rows."""
+"""SQL for the web console: passwords, sign-in sessions, and the dashboard's audit rows."""
 
 from __future__ import annotations
 
