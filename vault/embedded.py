@@ -135,10 +135,11 @@ def _refuse_other_settings(
             f"trial {row.key} already exists in the store {store_path}, with other settings "
             f"than the trial configuration gives: {'; '.join(differences)}. A trial "
             "configuration sets up a trial the store does not know yet; it never changes "
-            f"one. Change the trial's settings with 'deid-vault trial update {row.key}' on "
-            f"this store (VAULT_DATABASE_URL=sqlite:///{store_path.resolve()} "
-            f"VAULT_KEY_DIR={key_dir.resolve()}), or rerun without --trial-config to use "
-            "the stored settings",
+            "one. To change the trial, run "
+            f"VAULT_DATABASE_URL=sqlite:///{store_path.resolve()} "
+            f"VAULT_KEY_DIR={key_dir.resolve()} deid-vault trial update {row.key} --config "
+            "FILE (it applies the settings the file names; some cannot change once the "
+            "trial holds data); or rerun without --trial-config to use the stored settings",
             differences,
         )
 

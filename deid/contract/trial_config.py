@@ -62,8 +62,14 @@ class TrialConfig(BaseModel):
     @field_validator("sites")
     @classmethod
     def _site_ids_valid(cls, value: dict[str, str]) -> dict[str, str]:
-
         for site_id, name in value.items():
+            if site_id in cls.model_fields:
+                # In TOML, every key after a [sites] header belongs to the sites table:
+                # a setting written below it would otherwise become a site, silently.
+                raise ValueError(
+                    f"{site_id!r} is a setting, not a site ID: in TOML every line after "
+                    "[sites] belongs to the sites table; put the settings above [sites]"
+                )
             if not re.match(SITE_ID_PATTERN, site_id):
                 raise ValueError(f"site ID {site_id!r} must be 1-16 letters, digits, '-' or '_'")
             if not 0 < len(name) <= 64:

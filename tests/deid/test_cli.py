@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pydicom
@@ -282,6 +283,18 @@ def test_a_trial_configuration_for_an_existing_trial_is_never_ignored(
     assert "sponsor_name (the store has 'UNSPECIFIED SPONSOR', the file 'Onco Pharma')" in error
     assert "sites.07" in error and "deid-vault trial update ONCO-42" in error
     assert not second.exists()
+    # The advice works: the vault's own command changes the trial, and the run goes on.
+    from vault.cli import main as vault_main
+
+    advice = re.search(r"(VAULT_DATABASE_URL=\S+) (VAULT_KEY_DIR=\S+) deid-vault", error)
+    assert advice is not None
+    with pytest.MonkeyPatch.context() as env:
+        for setting in advice.groups():
+            env.setenv(*setting.split("=", 1))
+        assert vault_main(["trial", "update", "ONCO-42", "--config", str(config)]) == 0
+    assert main(["run", str(corpus.root), str(second), *argv, "--trial-config", str(config)]) == 0
+    updated = {pydicom.dcmread(p).ClinicalTrialSponsorName for p in second.rglob("*.dcm")}
+    assert updated == {"Onco Pharma"}
     # Into a new store the same file sets the trial up, and every file says so.
     fresh = ["--store", str(tmp_path / "other-vault" / "vault.sqlite")]
     out = tmp_path / "third"

@@ -78,3 +78,12 @@ def test_the_settings_error_crosses_processes_whole():
     again = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
     assert (str(again), again.differences) == (str(error), error.differences)
     assert again.exit_status == 2
+
+
+def test_a_setting_written_below_the_sites_table_is_refused(tmp_path):
+    """In TOML it belongs to [sites]: it was taken for a site, and the sponsor stayed at its
+    placeholder default in every file."""
+    path = tmp_path / "onco42.toml"
+    path.write_text('[sites]\n"07" = "Toronto"\nsponsor_name = "Onco Pharma"\n')
+    with pytest.raises(TrialConfigError, match=r"'sponsor_name' is a setting, not a site ID"):
+        load_trial_config(path, key="ONCO-42")
