@@ -22,6 +22,7 @@ from multiprocessing.sharedctypes import Synchronized
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from deid.contract.errors import DeidError
 from deid.heap import settle
 from deid.pseudo import reseed
 from deid.report import Reason
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 WORKER_EXIT_GRACE_SECONDS = 5
 
 
-class WorkerLostError(RuntimeError):
+class WorkerLostError(DeidError, RuntimeError):
     """A worker process ended without finishing its chunks (killed, or out of memory)."""
 
 
