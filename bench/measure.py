@@ -1,67 +1,52 @@
-"""One measurement, in a process of its own so its peak memory is its own.
+"""One measurement of a whole process, from a process of its own.
 
-``python -m bench.measure floor CORPUS OUT``: pydicom reads every file of CORPUS and
-writes it unchanged into OUT, in one process: the cost no de-identifier can beat.
+``python -m bench.measure floor CORPUS OUT``: :mod:`bench.floor`, pydicom reading and
+writing every file unchanged (``floor-synced``: and waiting until they are on disk).
 
-``python -m bench.measure run CORPUS OUT -- DEID_RUN_ARGS...``: ``deid run CORPUS OUT
-DEID_RUN_ARGS`` in process.
+``python -m bench.measure run CORPUS OUT -- DEID_RUN_ARGS...``: the ``deid`` command,
+``deid run CORPUS OUT DEID_RUN_ARGS``.
 
-Prints one JSON object: seconds (the work only, not the interpreter's start), CPU
-seconds of this process and its workers, files, peak RSS of this process and of
-its largest worker, and for ``run`` the report's summary.
+The clock runs from just before the process is started until it has ended: the
+interpreter's start, every import, every worker and the store's process count.
+Prints one JSON object: seconds, CPU seconds of every process of it, files, the
+peak RSS of its largest process and, for ``run``, the report's summary and exit
+status.
 """
 
 from __future__ import annotations
 
 import json
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from pydicom import dcmread, dcmwrite
+
+def deid_command() -> list[str]:
+    """The installed ``deid`` console script (what a user runs), else the module."""
+    script = Path(sys.executable).with_name("deid")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "deid.cli"]
 
 
-def _peak_rss_mb(who: int) -> float:
-    # Linux reports kilobytes.
-    return resource.getrusage(who).ru_maxrss / 1024
-
-
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (workers, store server)."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    return total
-
-
-def floor(corpus: Path, out: Path) -> dict[str, Any]:
-    """Read and write every file unchanged with pydicom; return timings."""
-    from deid.writing import input_files
-
-    files = [path for path, _ in input_files(corpus)]
-    out.mkdir(parents=True, exist_ok=True)
+def whole_process(command: list[str]) -> dict[str, Any]:
+    """Run ``command`` to its end; its wall and CPU seconds and peak RSS."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    for number, path in enumerate(files):
-        dataset = dcmread(path)
-        dcmwrite(out / f"{number}.dcm", dataset)
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "files": len(files)}
-
-
-def run(corpus: Path, out: Path, extra: list[str]) -> dict[str, Any]:
-    """Time ``deid run`` in this process; return timings and the report's summary."""
-    from deid.cli import main
-
-    report = out.parent / f"{out.name}-report.json"
-    argv = ["run", str(corpus), str(out), "--no-progress", "--report", str(report), *extra]
-    started = time.perf_counter()
-    status = main(argv)
-    seconds = time.perf_counter() - started
-    summary = json.loads(report.read_text())["summary"]
-    return {"seconds": seconds, "files": summary["inputs"], "exit": status, "summary": summary}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode not in (0, 1):  # deid run: 1 is "done, with quarantines"
+        raise RuntimeError(f"{command[:3]} failed ({done.returncode}):\n{done.stderr[-4000:]!r}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # Linux reports kilobytes: the largest process of the run (parent, worker, store).
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_rss_mb": after.ru_maxrss / 1024,
+        "exit": done.returncode,
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -69,14 +54,16 @@ def main(argv: list[str]) -> int:
     kind, corpus, out, *rest = argv
     if rest[:1] == ["--"]:
         rest = rest[1:]
-    cpu_before = _cpu_seconds()
-    result = (
-        floor(Path(corpus), Path(out)) if kind == "floor" else run(Path(corpus), Path(out), rest)
-    )
-    # CPU per file does not depend on what else the machine runs; wall time does.
-    result["cpu_seconds"] = _cpu_seconds() - cpu_before
-    result["peak_rss_mb"] = _peak_rss_mb(resource.RUSAGE_SELF)
-    result["peak_rss_worker_mb"] = _peak_rss_mb(resource.RUSAGE_CHILDREN)
+    if kind in ("floor", "floor-synced"):
+        synced = ["--sync"] if kind == "floor-synced" else []
+        result = whole_process([sys.executable, "-m", "bench.floor", corpus, out, *synced])
+        result["files"] = sum(1 for path in Path(out).iterdir() if path.suffix == ".dcm")
+    else:
+        report = Path(out).parent / f"{Path(out).name}-report.json"
+        command = [*deid_command(), "run", corpus, out, "--no-progress", "--report", str(report)]
+        result = whole_process([*command, *rest])
+        summary = json.loads(report.read_text())["summary"]
+        result.update(files=summary["inputs"], summary=summary)
     print(json.dumps(result))
     return 0
 

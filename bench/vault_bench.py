@@ -32,7 +32,8 @@ from typing import Any
 from sqlalchemy import Column, Index, Integer, MetaData, Table, create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from deid.store.protocol import PseudonymRequest
+from deid.contract.store import PseudonymRequest
+from deid.contract.trial_config import TrialConfig
 from vault.authz import Binding, Caller
 from vault.config import Settings
 from vault.crypto import KeyPaths, generate_keys
@@ -43,7 +44,6 @@ from vault.services import mappings as mapping_service
 from vault.services import reidentification as reid_service
 from vault.services import trials as trial_service
 from vault.services.reidentification import PseudonymRef
-from vault.trial_config import TrialConfig
 
 POSTGRES_URL = os.environ.get(
     "VAULT_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"

@@ -2,6 +2,9 @@
 
 ``main(argv)`` runs one command and returns its exit status, so tests (and other
 programs) call it in process; ``run_main`` is the console script.
+:func:`build_parser` is every command's parser and cheap to build: the module
+that carries a command out is imported only once that command is chosen, so
+``deid --version`` and ``deid --help`` load neither pydicom nor the vault.
 
 Exit statuses (also in ``deid --help`` and the README):
 
@@ -22,13 +25,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from deid import __version__, commands
-from deid.commands import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
+from deid import __version__
+from deid.contract.errors import DeidError, ExitStatus
 from deid.reidentify import cli as reidentify_cli
-from deid.vault_client import DEFAULT_TIMEOUT
+
+VAULT_TIMEOUT = 30.0
+"""``--vault-timeout``'s default: :data:`deid.vault_client.DEFAULT_TIMEOUT` (a test keeps
+them equal; that module brings the HTTP client, which the parser must not)."""
 
 EXIT_STATUS_HELP = """\
 exit status:
@@ -170,8 +176,9 @@ def _add_trial_arguments(parser: argparse.ArgumentParser) -> None:
         "--trial-config",
         type=Path,
         metavar="FILE",
-        help="TOML or JSON settings for a trial the store does not know yet "
-        "(sponsor, protocol, subject ID template, date offset range)",
+        help="TOML or JSON settings for a trial the store does not know yet (sponsor, "
+        "protocol, subject ID template, date offset range, site names); for a trial it "
+        "knows, the run stops unless they agree (change a trial with deid-vault trial update)",
     )
     trial.add_argument(
         "--store",
@@ -213,7 +220,7 @@ def _add_trial_arguments(parser: argparse.ArgumentParser) -> None:
     vault.add_argument(
         "--vault-timeout",
         type=_positive_seconds,
-        default=DEFAULT_TIMEOUT,
+        default=VAULT_TIMEOUT,
         metavar="S",
         help="seconds to wait for each answer of the vault (default %(default)s); "
         "unanswered requests are retried with backoff, then the run stops",
@@ -226,7 +233,8 @@ def _add_trial_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """Every ``deid`` command's parser (cheap: nothing a command needs is imported)."""
     parser = argparse.ArgumentParser(
         prog="deid",
         description="De-identify DICOM files for a clinical trial: PS3.15 profiles and "
@@ -368,40 +376,60 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``deid`` parser (public: the docs' command reference is generated from it)."""
-    return _build_parser()
-
-
 def _print_error(message: str) -> None:
+    """The one way ``deid`` reports an error: on standard error, after its name."""
     print(f"deid: error: {message}", file=sys.stderr)
 
 
+def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
+    """The function that carries out the parsed command; its module is imported now."""
+    if args.command in ("reidentify", "requests"):
+        from deid.reidentify import commands as reidentify_commands
+
+        if args.command == "reidentify":
+            return reidentify_commands.run_reidentify
+        return reidentify_commands.run_requests
+    if args.command == "run":
+        from deid.commands.run import run
+
+        return run
+    if args.command == "inspect":
+        from deid.commands.inspect import inspect
+
+        return inspect
+    if args.command == "profile":
+        from deid.commands.profile import profile
+
+        return profile
+    if args.command == "corpus":
+        from deid.commands.corpus import corpus
+
+        return corpus
+    from deid.demo import demo
+
+    return demo
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one ``deid`` command; return its exit status."""
-    parser = _build_parser()
+    """Run one ``deid`` command; return its exit status.
+
+    An error ``deid`` raises on purpose (:class:`~deid.contract.errors.DeidError`) is
+    printed once, here, and its exit status returned; anything else is a bug and
+    shows itself as one.
+    """
+    parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and on bad arguments
-        return int(exc.code or 0) if isinstance(exc.code, int | None) else EXIT_USAGE
-    handlers = {
-        "run": commands.run,
-        "inspect": commands.inspect,
-        "corpus": commands.corpus,
-        "demo": commands.demo,
-        "reidentify": reidentify_cli.run_reidentify,
-        "requests": reidentify_cli.run_requests,
-    }
+        return int(exc.code or 0) if isinstance(exc.code, int | None) else ExitStatus.USAGE
     try:
-        if args.command == "profile":
-            return commands.profile(args)
-        return handlers[args.command](args)
-    except UsageError as exc:
+        return _command(args)(args)
+    except DeidError as exc:
         _print_error(str(exc))
-        return EXIT_USAGE
+        return exc.exit_status
     except KeyboardInterrupt:
         _print_error("interrupted; rerun the same command to resume")
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
 
 
 def run_main() -> None:
@@ -413,7 +441,7 @@ def run_main() -> None:
         # Output piped into a program that stopped reading (``deid ... | head``).
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        status = EXIT_OK
+        status = ExitStatus.OK
     sys.exit(status)
 
 

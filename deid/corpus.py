@@ -42,6 +42,8 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from deid.contract.errors import UsageError
+
 # Which transfer syntaxes the corpus rotates through, by the names the CLI accepts.
 TRANSFER_SYNTAXES: dict[str, UID] = {
     "explicit-le": ExplicitVRLittleEndian,
@@ -961,6 +963,10 @@ def _write_bad_files(writer: _Writer, p: _PatientContext, study: CorpusStudy) ->
     )
 
 
+class CorpusError(UsageError, ValueError):
+    """Corpus settings that cannot make a corpus; the message says which."""
+
+
 def generate_corpus(
     out_dir: Path,
     *,
@@ -984,12 +990,12 @@ def generate_corpus(
     ``on_file`` is called once per file written (for a progress bar).
     """
     if patients < 1 or studies_per_patient < 1 or series_per_study < 1:
-        raise ValueError("a corpus needs at least one patient, study and series")
+        raise CorpusError("a corpus needs at least one patient, study and series")
     if instances_per_series < 1 or rows < 8 or cols < 8:
-        raise ValueError("a series needs at least one instance of at least 8x8 pixels")
+        raise CorpusError("a series needs at least one instance of at least 8x8 pixels")
     unknown = [ts for ts in transfer_syntaxes if ts not in TRANSFER_SYNTAXES.values()]
     if unknown or not transfer_syntaxes:
-        raise ValueError(f"transfer syntaxes must be among {sorted(TRANSFER_SYNTAXES.values())}")
+        raise CorpusError(f"transfer syntaxes must be among {sorted(TRANSFER_SYNTAXES.values())}")
     out_dir.mkdir(parents=True, exist_ok=True)
     writer = _Writer(out_dir, seed, [UID(ts) for ts in transfer_syntaxes], on_file)
     for index in range(patients):

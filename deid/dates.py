@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
+from deid.contract.errors import DeidError
+
 HIPAA_AGE_CAP_YEARS = 90
 """HIPAA Safe Harbor: ages over 89 are aggregated into a single 90-or-older group."""
 CAPPED_AGE = "090Y"
@@ -33,7 +35,7 @@ _Shift = Callable[[str], str]
 _Predicate = Callable[[str], bool]
 
 
-class DateValueError(ValueError):
+class DateValueError(DeidError, ValueError):
     """A DA, DT, TM or AS value that cannot be parsed (the message holds no value)."""
 
 

@@ -12,16 +12,24 @@ verification (:mod:`deid.reidentify.demo`).
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
 
 from pydicom import dcmread
 
-from deid.batch import REPORT_NAME
-from deid.commands import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
+from deid.commands.console import progress_wanted
+from deid.commands.deidentify import deidentify
+from deid.contract.errors import ExitStatus, UsageError
+from deid.contract.trial_config import load_trial_config
 from deid.corpus import CorpusManifest, generate_corpus
+from deid.profiles import DEFAULT_TRIAL_OPTIONS
 from deid.reidentify.demo import run_reidentification
+from deid.run.batch import REPORT_NAME
+from deid.run.config import BatchConfig
+from deid.run.settings import RuleSettings
+from deid.store.factory import StoreSpec
 from deid.writing import input_files
 
 MARKER = ".deid-demo"
@@ -55,9 +63,14 @@ SHOWN = (
 )
 
 
+def demo(args: argparse.Namespace) -> int:
+    """``deid demo OUT``: two sites' files, de-identified with one embedded vault."""
+    return run_demo(args.output, workers=args.workers, progress=progress_wanted(args))
+
+
 def _prepare(out: Path) -> None:
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
-        raise FileExistsError(f"{out} exists and is not a demo folder; name a new or empty folder")
+        raise UsageError(f"{out} exists and is not a demo folder; name a new or empty folder")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -66,16 +79,13 @@ def _prepare(out: Path) -> None:
 
 def run_demo(out: Path, *, workers: int = 1, progress: bool = False) -> int:
     """Generate, de-identify and explain; return the worst exit status of the runs."""
-    from deid.cli import main
-
-    try:
-        _prepare(out)
-    except FileExistsError as exc:
-        print(f"deid: error: {exc}")
-        return EXIT_USAGE
-    config = out / "trial.toml"
-    config.write_text(TRIAL_CONFIG, encoding="utf-8")
-    worst = EXIT_OK
+    _prepare(out)
+    config_file = out / "trial.toml"
+    config_file.write_text(TRIAL_CONFIG, encoding="utf-8")
+    trial_config = load_trial_config(config_file, key=TRIAL)
+    # What 'deid run --trial DEMO --site NN --trial-config trial.toml' runs with.
+    rules = RuleSettings(options=tuple(option.cli_name for option in DEFAULT_TRIAL_OPTIONS))
+    worst: int = ExitStatus.OK
     manifests: dict[str, CorpusManifest] = {}
     for site, seed, patients, bad_files in SITES:
         source = out / "input" / f"site-{site}"
@@ -90,34 +100,24 @@ def run_demo(out: Path, *, workers: int = 1, progress: bool = False) -> int:
         )
         manifests[site] = manifest
         print(f"\n== site {site}: {len(manifest.files)} exported files in {source}")
-        argv = [
-            "run",
-            str(source),
-            str(out / "deidentified" / f"site-{site}"),
-            "--trial",
-            TRIAL,
-            "--site",
-            site,
-            "--trial-config",
-            str(config),
-            "--store",
-            str(out / "vault" / "vault.sqlite"),
-            "--quarantine",
-            str(out / "quarantine" / f"site-{site}"),
-            "--workers",
-            str(workers),
-        ]
-        if not progress:
-            argv.append("--no-progress")
-        status = main(argv)
-        if status == EXIT_INCOMPLETE and _only_expected_quarantines(
+        run = BatchConfig(
+            input_root=source,
+            output_root=out / "deidentified" / f"site-{site}",
+            quarantine_root=out / "quarantine" / f"site-{site}",
+            rules=rules,
+            store=StoreSpec(
+                TRIAL, site, store_path=out / "vault" / "vault.sqlite", trial_config=trial_config
+            ),
+        )
+        status = deidentify(run, workers=workers, progress=progress)
+        if status == ExitStatus.PROBLEMS and _only_expected_quarantines(
             out / "deidentified" / f"site-{site}", manifest
         ):
             print("(the quarantined files are the ones the demo broke on purpose)")
-            status = EXIT_OK
+            status = ExitStatus.OK
         worst = max(worst, status)
     _show_one_file(out / "input" / "site-01", out / "deidentified" / "site-01")
-    if worst == EXIT_OK:
+    if worst == ExitStatus.OK:
         print(
             "\n== re-identification: one subject of site 01 back, with a second person's approval"
         )

@@ -37,12 +37,11 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import TypeVar
 
 from pydicom.charset import convert_encodings
 from pydicom.datadict import tag_for_keyword
@@ -52,6 +51,8 @@ from pydicom.sequence import Sequence
 from pydicom.values import convert_SQ
 
 from deid.actions import Action, Code, ElementContext
+from deid.contract.limits import MAX_ORIGINAL_LENGTH
+from deid.contract.store import MappingStore
 from deid.dicomfile import read_input
 from deid.guard import Guard
 from deid.handlers import (
@@ -72,13 +73,8 @@ from deid.identifiers import IdentifierKind, Identifiers, kind_of
 from deid.outcome import Deidentified, Outcome, Quarantined, QuarantineError, QuarantineReason
 from deid.profiles import Option, Rules
 from deid.pseudo import get_class
-from deid.store.protocol import (
-    MAX_ORIGINAL_LENGTH,
-    Enrollment,
-    MappingStore,
-    PseudonymCollisionError,
-    resolve_pseudonyms,
-)
+from deid.store.cache import StoreMemory
+from deid.store.resolve import PseudonymCollisionError
 from deid.uids import UID_KIND, propose_uid
 from deid.walk import Visit, element_text, format_path, value_text, walk
 
@@ -87,9 +83,6 @@ BURNED_IN_ANNOTATION = 0x00280301
 OTHER_PATIENT_IDS_SEQUENCE = 0x00101002
 PATIENT_ID = 0x00100020
 _TRIAL_GROUP = 0x0012
-_CACHE_LIMIT = 100_000
-_K = TypeVar("_K")
-_V = TypeVar("_V")
 _FREE_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
 _DECODING_ERRORS = (
     ValueError,
@@ -227,14 +220,11 @@ class Engine:
         self.trial = store.trial_info()
         self.markers = _markers(rules)
         self._trial_writer = TrialWriter(self.trial, self.markers)
-        # What the store answered before. A mapping never changes once made (the
-        # store's existing mapping always wins), so an answer can be reused for the
-        # next files of the run: no proposal, no round trip for known originals.
-        self._pseudonyms: dict[tuple[str, str], str] = {}
+        self.memory = StoreMemory()
+        """What the store answered before, for the next files of the run."""
         self._handlers: dict[
             tuple[int, str, str], tuple[Action, Handler | None, IdentifierKind | None]
         ] = {}
-        self._enrollments: dict[str, Enrollment] = {}
 
     def process(self, path: str | Path) -> Outcome:
         """Read ``path`` (never modified) and de-identify it."""
@@ -438,10 +428,7 @@ class Engine:
         key = patient_key(dataset)
         if len(key) > MAX_ORIGINAL_LENGTH:
             raise _too_long("the patient's identity (Patient ID or Patient's Name)")
-        enrollment = self._enrollments.get(key)
-        if enrollment is None:
-            enrollment = self.store.enroll(key)
-            self._remember(self._enrollments, key, replace(enrollment, created=False))
+        enrollment = self.memory.enroll(self.store, key)
         state = FileState(
             enrollment=enrollment,
             date_shift=timedelta(days=enrollment.date_offset_days),
@@ -468,31 +455,16 @@ class Engine:
 
     def _resolve(self, files: list[Prepared]) -> None:
         """Every file's pseudonyms: remembered ones from memory, the rest in one batch."""
-        known = self._pseudonyms
-        unknown = list(
-            dict.fromkeys(w for file in files for w in file.state.wanted if w not in known)
-        )
-        answers: dict[tuple[str, str], str] = {}
-        if unknown:
-            try:
-                answers = resolve_pseudonyms(self.store, unknown, propose)
-            except PseudonymCollisionError:
-                raise QuarantineError(
-                    QuarantineReason.PSEUDONYMS_EXHAUSTED,
-                    "the mapping store refused every fresh pseudonym proposed for this file",
-                ) from None
+        wanted = [w for file in files for w in file.state.wanted]
+        try:
+            answers = self.memory.resolve(self.store, wanted, propose)
+        except PseudonymCollisionError:
+            raise QuarantineError(
+                QuarantineReason.PSEUDONYMS_EXHAUSTED,
+                "the mapping store refused every fresh pseudonym proposed for this file",
+            ) from None
         for file in files:
-            state = file.state
-            state.pseudonyms = {w: answers[w] if w in answers else known[w] for w in state.wanted}
-        if len(known) + len(answers) > _CACHE_LIMIT:
-            known.clear()  # bounded memory in very long runs; the store still answers
-        known.update(answers)
-
-    @staticmethod
-    def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()  # bounded memory in very long runs; the store still answers
-        cache[key] = value
+            file.state.pseudonyms = {w: answers[w] for w in file.state.wanted}
 
     def _apply(
         self, dataset: FileDataset, plan: _Plan, state: FileState, payloads: _Payloads

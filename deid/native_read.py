@@ -43,6 +43,8 @@ from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
+from deid.contract.errors import DeidError
+
 MAX_SHORT_VALUE_BYTES = 64 * 1024
 SHORT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "PN", "SH", "TM", "UI"})
 """VRs whose values are at most 64 characters each; 64 KiB is far beyond any real
@@ -61,7 +63,7 @@ _CHARACTER_SET = 0x00080005
 _Elements = dict[BaseTag, RawDataElement | DataElement]
 
 
-class _NotPlainError(Exception):
+class _NotPlainError(DeidError):
     """The file is not one this reader answers for: pydicom reads it."""
 
 

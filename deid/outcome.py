@@ -14,6 +14,8 @@ from enum import StrEnum
 
 from pydicom.dataset import FileDataset
 
+from deid.contract.errors import DeidError
+
 
 class QuarantineReason(StrEnum):
     """Why a file was not written."""
@@ -46,7 +48,7 @@ class QuarantineReason(StrEnum):
     """The guard found an identifying original in the result."""
 
 
-class QuarantineError(Exception):
+class QuarantineError(DeidError):
     """Raised inside reading and the engine; becomes a :class:`Quarantined` outcome."""
 
     def __init__(self, reason: QuarantineReason, message: str) -> None:

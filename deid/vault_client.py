@@ -30,29 +30,12 @@ from typing import Any
 import httpx
 
 from deid import __version__
+from deid.contract.errors import VaultClientError, VaultRefusedError, VaultUnavailableError
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 4
 TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 _MAX_RETRY_AFTER = 30.0
-
-
-class VaultClientError(RuntimeError):
-    """A vault call failed; the message says why and what to do, never a value sent."""
-
-
-class VaultUnavailableError(VaultClientError):
-    """The vault could not be reached, or stayed unavailable through every retry."""
-
-
-class VaultRefusedError(VaultClientError):
-    """The vault answered with an error (4xx, or a 5xx that is not transient)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status = status
-        self.code = code
-        self.vault_message = message
-        super().__init__(f"the vault refused the request (HTTP {status}, {code}): {message}")
 
 
 def read_token_file(path: Path) -> str:

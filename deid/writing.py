@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from deid.contract.errors import UsageError
+
 TEMP_PREFIX = ".deid-tmp-"
 
 DEFAULT_LAYOUT = "{subject}/{study}/{series}/{instance}.dcm"
@@ -43,7 +45,7 @@ _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 _O_BINARY = getattr(os, "O_BINARY", 0)
 
 
-class LayoutError(ValueError):
+class LayoutError(UsageError, ValueError):
     """An output layout that could put files outside OUTPUT or on top of each other."""
 
 

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from deid.contract.limits import MAX_BATCH_ITEMS, MAX_ORIGINAL_LENGTH
 from vault.crypto import (
     Barrier,
     KeyPaths,
@@ -58,8 +59,8 @@ class Settings(DatabaseSettings):
     audit_checkpoint_interval: int = Field(
         default=100, ge=1, description="sign the chain head every N audit records"
     )
-    max_batch_items: int = Field(default=5000, ge=1)
-    max_value_length: int = Field(default=10240, ge=64)
+    max_batch_items: int = Field(default=MAX_BATCH_ITEMS, ge=1)
+    max_value_length: int = Field(default=MAX_ORIGINAL_LENGTH, ge=64)
     console_secure_cookies: bool = Field(
         default=True, description="false only for plain-HTTP development (development only)"
     )

@@ -1,9 +1,12 @@
-"""The embedded store: the vault's own service layer, in-process, on SQLite.
+"""The embedded vault: the vault's own service layer, in-process, on SQLite.
 
-``deid`` calls :func:`open_embedded_store` when no vault URL is given. The store
-file is an ordinary vault database (same migrations, same services) and its keys
-are ordinary vault key files, generated with safe permissions on first use, so a
-trial that starts embedded can later move into a deployed vault.
+``deid`` opens it through its one adapter (:mod:`deid.embedded`) when no vault URL
+is given: :func:`open_embedded_store` for a run's mapping store, and
+:func:`open_embedded_vault` for local administration (``deid demo``: principals,
+re-identification as a named principal, the audit trail). The store file is an
+ordinary vault database (same migrations, same services) and its keys are ordinary
+vault key files, generated with safe permissions on first use, so a trial that
+starts embedded can later move into a deployed vault.
 
 Several worker processes may open one store at once: first-use work (keys,
 migrations, trial and site) runs under an exclusive file lock; after that,
@@ -17,11 +20,13 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
-from vault.audit import AuditSigner
+from deid.contract.store import Enrollment, MappingStore, PseudonymRequest, TrialInfo
+from deid.contract.trial_config import TrialConfig, TrialSettingsDifferError
+from vault.audit import AuditSigner, VerificationReport
 from vault.authz import LOCAL_PRINCIPAL, Binding, Caller
 from vault.crypto import (
     Barrier,
@@ -33,12 +38,16 @@ from vault.crypto import (
 )
 from vault.db import create_vault_engine, current_revision, head_revision, make_session_factory
 from vault.db import upgrade as upgrade_database
-from vault.models import Principal, Role
+from vault.embedded_reidentification import EmbeddedReidentificationClient, principal_caller
+from vault.models import Principal, Role, Trial
+from vault.repositories import principals as principals_repo
 from vault.repositories import trials as trials_repo
 from vault.runtime import AuthPolicy, Limits, VaultRuntime
+from vault.services import audit as audit_service
 from vault.services import mappings as mapping_service
+from vault.services import principals as principal_service
 from vault.services import trials as trial_service
-from vault.trial_config import TrialConfig
+from vault.services.principals import RoleSpec
 
 DEFAULT_CHECKPOINT_INTERVAL = 100
 
@@ -77,21 +86,25 @@ def _runtime(store_path: Path, key_dir: Path) -> VaultRuntime:
 
 def _local_principal_id(runtime: VaultRuntime) -> int:
     with runtime.transaction() as session:
-        principal = session.scalars(
-            select(Principal).where(Principal.name == LOCAL_PRINCIPAL)
-        ).one_or_none()
+        principal = principals_repo.get_principal(session, LOCAL_PRINCIPAL)
         if principal is None:
             principal = Principal(
                 name=LOCAL_PRINCIPAL, description="the embedded store", built_in=True
             )
-            session.add(principal)
-            session.flush()
+            principals_repo.add(session, principal)
         return principal.id
 
 
 def _ensure_trial_and_site(
-    runtime: VaultRuntime, admin: Caller, trial: str, site: str, config: TrialConfig | None
+    runtime: VaultRuntime,
+    admin: Caller,
+    trial: str,
+    site: str,
+    config: TrialConfig | None,
+    where: tuple[Path, Path],
 ) -> tuple[int, int]:
+    """The trial's and the site's ids, creating either on first use (``where``: the
+    store file and its key folder, for messages)."""
     if config is not None and config.key != trial:
         raise ValueError(f"the trial configuration is for trial {config.key!r}, not {trial!r}")
     with runtime.transaction() as session:
@@ -100,11 +113,35 @@ def _ensure_trial_and_site(
             row = trial_service.create_trial(
                 session, runtime, admin, config or TrialConfig(key=trial)
             )
+        elif config is not None:
+            _refuse_other_settings(session, row, config, *where)
         site_row = trials_repo.get_site(session, row.id, site)
         if site_row is None:
             name = (config or trial_service.trial_config(row)).site_name(site)
             site_row = trial_service.add_site(session, runtime, admin, trial, site, name)
         return row.id, site_row.id
+
+
+def _refuse_other_settings(
+    session: Session, row: Trial, config: TrialConfig, store_path: Path, key_dir: Path
+) -> None:
+    """A trial configuration given for an existing trial must agree with its settings:
+    it only ever sets up a new trial, and ignoring it silently would write other
+    settings than the user asked for into every file."""
+    sites = {s.site_key: s.name for s in trial_service.list_sites(session, row)}
+    differences = config.differences(trial_service.trial_config(row), sites)
+    if differences:
+        raise TrialSettingsDifferError(
+            f"trial {row.key} already exists in the store {store_path}, with other settings "
+            f"than the trial configuration gives: {'; '.join(differences)}. A trial "
+            "configuration sets up a trial the store does not know yet; it never changes "
+            "one. To change the trial, run "
+            f"VAULT_DATABASE_URL=sqlite:///{store_path.resolve()} "
+            f"VAULT_KEY_DIR={key_dir.resolve()} deid-vault trial update {row.key} --config "
+            "FILE (it applies the settings the file names; some cannot change once the "
+            "trial holds data); or rerun without --trial-config to use the stored settings",
+            differences,
+        )
 
 
 class EmbeddedStore:
@@ -165,12 +202,17 @@ class EmbeddedStore:
             self._runtime.dispose()
 
 
+def _key_dir(store_path: Path, key_dir: Path | None) -> Path:
+    """Where the store's keys are: ``key_dir``, or ``keys/`` beside the store file."""
+    return Path(key_dir) if key_dir is not None else Path(store_path).parent / "keys"
+
+
 @contextmanager
 def _opened(store_path: Path, key_dir: Path | None) -> Iterator[tuple[VaultRuntime, Caller]]:
     """The runtime and the local admin, holding the first-use lock while the block runs."""
     store_path = Path(store_path)
     store_path.parent.mkdir(parents=True, exist_ok=True)
-    key_dir = Path(key_dir) if key_dir is not None else store_path.parent / "keys"
+    key_dir = _key_dir(store_path, key_dir)
     with _exclusive(store_path.with_name(store_path.name + ".lock")):
         runtime = _runtime(store_path, key_dir)
         principal_id = _local_principal_id(runtime)
@@ -191,7 +233,8 @@ def open_embedded_store(
     (from ``trial_config`` or defaults) and the site are created if missing.
     """
     with _opened(store_path, key_dir) as (runtime, admin):
-        trial_id, site_id = _ensure_trial_and_site(runtime, admin, trial, site, trial_config)
+        where = (Path(store_path), _key_dir(store_path, key_dir))
+        trial_id, site_id = _ensure_trial_and_site(runtime, admin, trial, site, trial_config, where)
     uploader = Caller(
         admin.principal_id,
         LOCAL_PRINCIPAL,
@@ -201,13 +244,69 @@ def open_embedded_store(
     return EmbeddedStore(runtime, uploader, trial, site)
 
 
-def open_embedded_vault(
-    store_path: Path, key_dir: Path | None = None
-) -> tuple[VaultRuntime, Caller]:
-    """The embedded vault at ``store_path`` and its local admin, for local administration.
+class EmbeddedVault:
+    """The embedded vault opened for local administration, acting as its local admin.
 
-    ``deid demo`` uses it to create principals and run a re-identification in
-    process. Keys and schema are created on first use, as for the store.
+    What ``deid demo`` shows of a vault, in this process: people and their roles,
+    the re-identification flow as one of them, the audit trail and its
+    verification. Each call is one transaction, as the API would run it.
     """
-    with _opened(store_path, key_dir) as opened:
-        return opened
+
+    def __init__(self, runtime: VaultRuntime, admin: Caller) -> None:
+        self.runtime = runtime
+        self.admin = admin
+
+    def __repr__(self) -> str:
+        return f"EmbeddedVault({self.runtime.engine.url!r})"
+
+    def add_principal(self, name: str, description: str, roles: Sequence[str], trial: str) -> None:
+        """Create a person with these roles (by name, e.g. ``approver``) in ``trial``."""
+        with self.runtime.transaction() as session:
+            principal_service.create_principal(
+                session,
+                self.runtime,
+                self.admin,
+                name,
+                description,
+                [RoleSpec(Role(role), trial) for role in roles],
+            )
+
+    def reidentification_client(self, name: str) -> EmbeddedReidentificationClient:
+        """The re-identification flow as the principal called ``name``, with its roles now."""
+        return EmbeddedReidentificationClient(self.runtime, principal_caller(self.runtime, name))
+
+    def checkpoint(self) -> None:
+        """Sign the audit chain's head now."""
+        with self.runtime.transaction() as session:
+            audit_service.checkpoint_now(session, self.runtime, self.admin)
+
+    def audit_trail(self, auditor: str, trial: str, action_prefix: str) -> list[dict[str, Any]]:
+        """The trial's audit records whose action starts with ``action_prefix``, as the
+        auditor called ``auditor`` reads them (at most the first thousand)."""
+        caller = principal_caller(self.runtime, auditor)
+        with self.runtime.transaction() as session:
+            scope = audit_service.audit_scope(session, caller, trial)
+            return [
+                audit_service.as_dict(r)
+                for r in audit_service.list_records(session, caller, scope, limit=1000)
+                if r.action.startswith(action_prefix)
+            ]
+
+    def verify_audit(self, auditor: str) -> VerificationReport:
+        """Verify the hash chain and the signed checkpoints, as ``auditor``."""
+        caller = principal_caller(self.runtime, auditor)
+        with self.runtime.transaction() as session:
+            return audit_service.verify(session, self.runtime, caller)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.runtime.dispose()
+
+
+def open_embedded_vault(store_path: Path, key_dir: Path | None = None) -> EmbeddedVault:
+    """The embedded vault at ``store_path``, for local administration.
+
+    Keys and schema are created on first use, as for the store.
+    """
+    with _opened(store_path, key_dir) as (runtime, admin):
+        return EmbeddedVault(runtime, admin)

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from deid.contract.limits import MAX_BATCH_ITEMS, MAX_ORIGINAL_LENGTH
 from vault.audit import AuditEvent, AuditSigner, append
 from vault.config import Settings, load_keys
 from vault.crypto import Barrier
@@ -30,8 +31,8 @@ log = logging.getLogger(__name__)
 class Limits:
     """Bounds on request sizes."""
 
-    max_batch_items: int = 5000
-    max_value_length: int = 10240
+    max_batch_items: int = MAX_BATCH_ITEMS
+    max_value_length: int = MAX_ORIGINAL_LENGTH
 
 
 @dataclass(frozen=True)

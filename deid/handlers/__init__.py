@@ -23,6 +23,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from deid.actions import Action, Code
+from deid.contract.errors import DeidError
 from deid.handlers.base import FileState, Handler, Step
 from deid.handlers.dates import AGE, SHIFT
 from deid.handlers.fixed import DUMMY, EMPTY, REMOVE, REPLACE
@@ -41,7 +42,7 @@ SEQUENCE_KEEPING = frozenset({Code.KEEP, Code.DUMMY, Code.CLEAN, Code.UID})
 """Codes under which a sequence is kept and its items are de-identified one by one."""
 
 
-class NotApplicableError(ValueError):
+class NotApplicableError(DeidError, ValueError):
     """An action that cannot apply to an element of this VR (PSEUDO DATE on a PN...)."""
 
 

@@ -22,11 +22,11 @@ from pydicom import config
 from pydicom.dataelem import DataElement, RawDataElement
 
 from deid.actions import Action
+from deid.contract.store import Enrollment
 from deid.identifiers import Identifiers
 from deid.outcome import QuarantineError, QuarantineReason
 from deid.pseudo.classes import VR_MAX_LENGTH
 from deid.scrub import Scrubber
-from deid.store.protocol import Enrollment
 from deid.walk import Visit, value_text
 
 ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"})

@@ -25,7 +25,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
-from deid.store.protocol import Enrollment, TrialInfo
+from deid.contract.store import Enrollment, TrialInfo
 from deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from deid.walk import element_text
 

@@ -4,6 +4,7 @@ Build once per run with :func:`build_rules`, then ask
 :meth:`Rules.action_for` for every element of every file.
 """
 
+from deid.profiles.check import check_recipe_file, review
 from deid.profiles.describe import (
     OptionDescription,
     PseudoClassDescription,
@@ -40,8 +41,6 @@ from deid.profiles.reviewer import (
     RecipeContradictionError,
     ReviewReport,
     Severity,
-    check_recipe_file,
-    review,
     rule_fingerprint,
 )
 from deid.profiles.rules import Addition, Rules, build_rules, row_action

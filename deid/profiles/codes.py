@@ -17,6 +17,7 @@ is either empty or a dummy):
 from __future__ import annotations
 
 from deid.actions import Code
+from deid.contract.errors import UsageError
 
 SINGLE_CODES: dict[str, Code] = {
     "X": Code.REMOVE,
@@ -37,7 +38,7 @@ COMBINED_CODES: dict[str, tuple[str, str]] = {
 """Combined code -> (single code, why) for the value-keeping choice."""
 
 
-class UnknownCodeError(ValueError):
+class UnknownCodeError(UsageError, ValueError):
     """A Table E.1-1 code this module does not know (a data or programming error)."""
 
 

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
+from deid.contract.errors import UsageError
 from deid.profiles.table import TableRow
 
 
-class OptionError(ValueError):
+class OptionError(UsageError, ValueError):
     """An option name that does not exist, or options that cannot be combined."""
 
 

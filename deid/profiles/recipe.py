@@ -44,6 +44,7 @@ from enum import Enum
 
 from pydicom.valuerep import validate_value
 
+from deid.contract.errors import UsageError
 from deid.profiles.tags import (
     PrivateTag,
     TagError,
@@ -191,7 +192,7 @@ class RecipeProblem:
         return f"{self.source} line {self.line}: {self.message}{written}"
 
 
-class RecipeError(ValueError):
+class RecipeError(UsageError, ValueError):
     """A recipe that cannot be used; lists every problem with its line number."""
 
     def __init__(self, problems: Sequence[RecipeProblem]) -> None:
@@ -466,12 +467,16 @@ def parse_recipe(
     return _Parser(source, variables or {}).parse(text)
 
 
+class VariableError(UsageError, ValueError):
+    """A ``--var`` that is not ``NAME=VALUE``."""
+
+
 def parse_variables(pairs: Iterable[str]) -> dict[str, str]:
-    """``NAME=VALUE`` strings (``--var``) as a dict; :class:`ValueError` if malformed."""
+    """``NAME=VALUE`` strings (``--var``) as a dict; :class:`VariableError` if malformed."""
     variables: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.strip()):
-            raise ValueError(f"--var takes NAME=VALUE, not {pair!r}")
+            raise VariableError(f"--var takes NAME=VALUE, not {pair!r}")
         variables[name.strip()] = value
     return variables

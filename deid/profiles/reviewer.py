@@ -29,28 +29,28 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pydicom.datadict import DicomDictionary, RepeatersDictionary, keyword_for_tag
 
 from deid.actions import Action, Code, ElementContext
-from deid.profiles.options import Option
-from deid.profiles.recipe import (
-    Directive,
-    Recipe,
-    RecipeError,
-    RecipeIndex,
-    RecipeRule,
-    applies_to_vr,
-)
+from deid.contract.errors import UsageError
+from deid.profiles.recipe import Directive, Recipe, RecipeIndex, RecipeRule, applies_to_vr
+from deid.profiles.table import ProfileTable
 from deid.profiles.tags import describe_tag, tag_vr
 from deid.pseudo import PSEUDO_CLASSES, Derivation
 
-if TYPE_CHECKING:
-    from deid.profiles.rules import Rules
-    from deid.profiles.safe_private import SafePrivateList
-    from deid.profiles.trial import PatientNamePolicy
+
+class ProfileRules(Protocol):
+    """What the reviewer asks of the profile's own rules (a recipe-less
+    :class:`~deid.profiles.rules.Rules`): the table, and the action without recipes."""
+
+    table: ProfileTable
+
+    def profile_action(self, ctx: ElementContext) -> Action:
+        """What the profile and options alone do with the element."""
+        ...
+
 
 _LISTED_ATTRIBUTES = 8
 _VERB = {
@@ -118,7 +118,7 @@ def rule_fingerprint(rule_text: str) -> str:
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:8]
 
 
-class RecipeContradictionError(ValueError):
+class RecipeContradictionError(UsageError, ValueError):
     """A recipe contradicts the profile where the user has not accepted it."""
 
     def __init__(self, findings: Sequence[Finding]) -> None:
@@ -130,7 +130,7 @@ class RecipeContradictionError(ValueError):
         )
 
 
-class AcceptanceError(ValueError):
+class AcceptanceError(UsageError, ValueError):
     """An ``--accept-deviation`` that is malformed or matches no contradiction."""
 
 
@@ -238,7 +238,7 @@ def _verdict(rule: RecipeRule, vr: str | None, profile: Action) -> tuple[Severit
     return None
 
 
-def _candidates(rules_profile: Rules) -> Iterator[int]:
+def _candidates(rules_profile: ProfileRules) -> Iterator[int]:
     """Every standard tag a field expression could select: table rows and dictionary."""
     seen: set[int] = set()
     for row in rules_profile.table.rows:
@@ -276,7 +276,7 @@ def _contexts(
 def _review_rule(
     rule: RecipeRule,
     index: RecipeIndex,
-    rules_profile: Rules,
+    rules_profile: ProfileRules,
     candidates: Sequence[int],
 ) -> list[Finding]:
     grouped: dict[tuple[Severity, str], list[str]] = {}
@@ -306,7 +306,7 @@ def _review_rule(
     return findings
 
 
-def review_layers(recipes: Sequence[Recipe], rules_profile: Rules) -> list[Finding]:
+def review_layers(recipes: Sequence[Recipe], rules_profile: ProfileRules) -> list[Finding]:
     """Findings about layered ``recipes`` against the profile-only ``rules_profile``."""
     index = RecipeIndex(recipes)
     candidates = list(_candidates(rules_profile))
@@ -326,21 +326,6 @@ def review_layers(recipes: Sequence[Recipe], rules_profile: Rules) -> list[Findi
                 )
             )
     return sorted(findings, key=lambda f: (f.source, f.line, f.severity.value))
-
-
-def review(
-    recipe: Recipe | Sequence[Recipe],
-    options: Iterable[Option | str],
-    *,
-    safe_private: SafePrivateList | None = None,
-    strict: bool = False,
-) -> list[Finding]:
-    """Every finding about ``recipe`` (one recipe or layers) under ``options``."""
-    from deid.profiles.rules import build_rules
-
-    recipes = (recipe,) if isinstance(recipe, Recipe) else tuple(recipe)
-    profile = build_rules(options, safe_private=safe_private, strict=strict)
-    return review_layers(recipes, profile)
 
 
 def apply_acceptances(
@@ -374,48 +359,3 @@ def apply_acceptances(
                 "the profile; run `deid profile check` again"
             )
     return accepted_findings, refused
-
-
-def check_recipe_file(
-    path: Path,
-    options: Iterable[Option | str],
-    *,
-    variables: dict[str, str] | None = None,
-    safe_private: SafePrivateList | None = None,
-    strict: bool = False,
-    patient_name_policy: PatientNamePolicy | None = None,
-    with_trial_recipe: bool = True,
-    accepted_deviations: Iterable[AcceptedDeviation | str] = (),
-) -> ReviewReport:
-    """Review a recipe file as ``deid run`` would use it (``deid profile check FILE``).
-
-    The file is layered on the default trial recipe unless ``with_trial_recipe``
-    is false. A recipe that cannot be read gives non-acceptable error findings
-    instead of raising. Contradictions matched by ``accepted_deviations`` are
-    reported as warnings ("accepted deviation"); a stale acceptance is an error.
-    """
-    from deid.profiles.trial import PatientNamePolicy, load_recipe_file, trial_recipe
-
-    try:
-        recipe = load_recipe_file(path, variables)
-    except RecipeError as exc:
-        findings = tuple(
-            Finding(Severity.INVALID, p.source, p.line, p.text, p.message) for p in exc.problems
-        )
-        return ReviewReport(path.name, findings)
-    layers = [recipe]
-    if with_trial_recipe:
-        layers.insert(0, trial_recipe(patient_name_policy or PatientNamePolicy.PSEUDONYM))
-    found = review(layers, options, safe_private=safe_private, strict=strict)
-    try:
-        accepted, _ = apply_acceptances(found, accepted_deviations, recipe.source)
-    except AcceptanceError as exc:
-        found.append(Finding(Severity.INVALID, recipe.source, 0, "", str(exc)))
-        accepted = []
-    shown = [
-        Finding(Severity.WARNING, f.source, f.line, f.rule_text, f"accepted deviation: {f.message}")
-        if f in accepted
-        else f
-        for f in found
-    ]
-    return ReviewReport(path.name, tuple(shown))

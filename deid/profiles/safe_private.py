@@ -30,6 +30,7 @@ from functools import cache
 from pathlib import Path
 
 from deid.actions import Action, Code, ElementContext
+from deid.contract.errors import UsageError
 from deid.profiles.table import read_data
 from deid.profiles.tags import PrivateTag, TagError, parse_private_tag
 
@@ -45,7 +46,7 @@ _VRS = frozenset(
 )  # fmt: skip
 
 
-class SafePrivateError(ValueError):
+class SafePrivateError(UsageError, ValueError):
     """A safe-private file with problems; the message lists each with its line."""
 
 

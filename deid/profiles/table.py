@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from deid.contract.errors import DeidError
+
 DATA_PACKAGE = "deid.profiles"
 DATA_DIR = "data"
 TABLE_FILE = "confidentiality_profile_attributes.json"
@@ -24,7 +26,7 @@ OVERLAY_COMMENTS_ROW_TAG = "(60XX,4000)"
 PRIVATE_ROW_TAG = "(GGGG,EEEE) WHERE GGGG IS ODD"
 
 
-class TableDataError(RuntimeError):
+class TableDataError(DeidError, RuntimeError):
     """The shipped Table E.1-1 data is missing or malformed (a packaging bug)."""
 
 

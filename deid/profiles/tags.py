@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from pydicom.datadict import dictionary_description, dictionary_VR, keyword_for_tag, tag_for_keyword
 
+from deid.contract.errors import UsageError
+
 _HEX_TAG = re.compile(r"^\(?\s*([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*\)?$")
 _PRIVATE_TAG = re.compile(r'^\(\s*([0-9A-Fa-f]{4})\s*,\s*"([^"]+)"\s*,\s*([0-9A-Fa-f]{2})\s*\)$')
 _KEYWORD = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 
-class TagError(ValueError):
+class TagError(UsageError, ValueError):
     """A tag expression that names no attribute."""
 
 

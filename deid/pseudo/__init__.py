@@ -1,8 +1,8 @@
 """PSEUDO classes: realistic, VR-valid stand-ins for identifiers."""
 
+from deid.contract.kinds import Derivation
 from deid.pseudo.classes import (
     PSEUDO_CLASSES,
-    Derivation,
     PseudoClass,
     UnknownPseudoClassError,
     get_class,

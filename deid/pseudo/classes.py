@@ -17,10 +17,12 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from functools import cache
 
 from faker import Faker
+
+from deid.contract.errors import UsageError
+from deid.contract.kinds import PSEUDONYM_KINDS, PseudonymKind
 
 # Maximum value lengths (in characters) of the string VRs, PS3.5 Table 6.2-1.
 VR_MAX_LENGTH: dict[str, int] = {
@@ -43,30 +45,12 @@ VR_MAX_LENGTH: dict[str, int] = {
     "UT": 2**32 - 2,
 }
 
-TEXT_VRS = frozenset({"LO", "ST", "LT", "UT", "UC"})
-
-
-class Derivation(Enum):
-    """Where a class's value comes from."""
-
-    PROPOSED = "proposed"
-    """A random proposal, made canonical by the mapping store."""
-    DATE_OFFSET = "date_offset"
-    """The original moved by the patient's date offset."""
-    SUBJECT_ID = "subject_id"
-    """The patient's trial subject ID."""
-
 
 @dataclass(frozen=True)
-class PseudoClass:
-    """One PSEUDO class: its name, the VRs it can fill, and how values are made."""
+class PseudoClass(PseudonymKind):
+    """One PSEUDO class (:class:`~deid.contract.kinds.PseudonymKind`) and how its values
+    are made."""
 
-    name: str
-    description: str
-    vrs: frozenset[str]
-    identifying: bool
-    """Two different originals never share a pseudonym of an identifying class."""
-    derivation: Derivation = Derivation.PROPOSED
     _make: Callable[[str], str] | None = None
 
     def accepts(self, vr: str) -> bool:
@@ -233,82 +217,39 @@ def _email(vr: str) -> str:
     return f"{user}{secrets.randbelow(1000)}@example.org"
 
 
-_NAME_VRS = frozenset({"PN", "SH"}) | TEXT_VRS
-_ID_VRS = frozenset({"LO", "SH", "CS", "UC", "ST", "LT", "UT"})
+_MAKERS: dict[str, Callable[[str], str]] = {
+    "GIVEN_NAME": _given,
+    "SURNAME": _surname,
+    "FULL_NAME": _full_name,
+    "LOCATION_CA": _location_ca,
+    "LOCATION_BC": _location_bc,
+    "LOCATION": _location,
+    "TIME": _time,
+    "ID_NUMERICAL": _id_numerical,
+    "ID_ALPHANUMERICAL": _id_alphanumerical,
+    "UID": _uid,
+    "HEALTH_INSTITUTION_CA": _institution_ca,
+    "HEALTH_INSTITUTION": _institution,
+    "PHONE": _phone,
+    "EMAIL": _email,
+}
+"""How each proposed class makes a value (derived classes make none)."""
 
 PSEUDO_CLASSES: dict[str, PseudoClass] = {
-    c.name: c
-    for c in (
-        PseudoClass("GIVEN_NAME", "a given name (PN: ^Given)", _NAME_VRS, True, _make=_given),
-        PseudoClass("SURNAME", "a family name", _NAME_VRS, True, _make=_surname),
-        PseudoClass(
-            "FULL_NAME", "a full name (PN: Family^Given)", _NAME_VRS, True, _make=_full_name
-        ),
-        PseudoClass("LOCATION_CA", "a Canadian street address", TEXT_VRS, True, _make=_location_ca),
-        PseudoClass(
-            "LOCATION_BC", "a British Columbia street address", TEXT_VRS, True, _make=_location_bc
-        ),
-        PseudoClass("LOCATION", "a street address", TEXT_VRS, True, _make=_location),
-        PseudoClass(
-            "DATE",
-            "the date moved by the patient's date offset",
-            frozenset({"DA", "DT"}),
-            False,
-            Derivation.DATE_OFFSET,
-        ),
-        PseudoClass(
-            "DATETIME",
-            "the date-time moved by the patient's date offset",
-            frozenset({"DT"}),
-            False,
-            Derivation.DATE_OFFSET,
-        ),
-        PseudoClass("TIME", "a random time of day", frozenset({"TM"}), False, _make=_time),
-        PseudoClass(
-            "ID_NUMERICAL",
-            "a 10-digit number (IS: 8 digits)",
-            _ID_VRS | {"IS"},
-            True,
-            _make=_id_numerical,
-        ),
-        PseudoClass(
-            "ID_ALPHANUMERICAL",
-            "10 upper-case letters and digits",
-            _ID_VRS,
-            True,
-            _make=_id_alphanumerical,
-        ),
-        PseudoClass("UID", "a random 2.25 UID", frozenset({"UI"}), True, _make=_uid),
-        PseudoClass(
-            "HEALTH_INSTITUTION_CA",
-            "a Canadian hospital or imaging centre name",
-            TEXT_VRS,
-            True,
-            _make=_institution_ca,
-        ),
-        PseudoClass(
-            "HEALTH_INSTITUTION",
-            "a hospital or imaging centre name",
-            TEXT_VRS,
-            True,
-            _make=_institution,
-        ),
-        PseudoClass(
-            "PHONE", "a telephone number", frozenset({"SH"}) | TEXT_VRS, True, _make=_phone
-        ),
-        PseudoClass("EMAIL", "an e-mail address at example.org", TEXT_VRS, True, _make=_email),
-        PseudoClass(
-            "SUBJECT_ID",
-            "the patient's trial subject ID",
-            _ID_VRS | {"PN"},  # PN: Patient's Name under --patient-name subject-id
-            False,
-            Derivation.SUBJECT_ID,
-        ),
+    name: PseudoClass(
+        kind.name,
+        kind.description,
+        kind.vrs,
+        kind.identifying,
+        kind.derivation,
+        _make=_MAKERS.get(name),
     )
+    for name, kind in PSEUDONYM_KINDS.items()
 }
+"""Every PSEUDO class of the contract's table, able to propose values."""
 
 
-class UnknownPseudoClassError(KeyError):
+class UnknownPseudoClassError(UsageError, KeyError):
     """A PSEUDO class name that does not exist."""
 
     def __str__(self) -> str:

@@ -5,28 +5,25 @@ and an auditor; the requester asks to re-identify one subject's files (pending:
 the trial requires approval), the approver approves, the requester spends the
 grant and the files are restored; the auditor reads the trail and verifies the
 chain. Everything goes through the vault's own services, as a deployed vault
-would run them.
+would run them, reached through :mod:`deid.embedded`.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydicom import dcmread
 
-from deid.batch import REPORT_NAME as DEID_REPORT
+from deid.contract.errors import ExitStatus, VaultRefusedError
 from deid.corpus import CorpusManifest
-from deid.reidentify.embedded import EmbeddedReidentificationClient, principal_caller
-from deid.reidentify.job import EXIT_OK, REPORT_NAME, ReidentifyJob, reidentify
-from deid.vault_client import VaultRefusedError
+from deid.reidentify.job import REPORT_NAME, ReidentifyJob, reidentify
+from deid.run.batch import REPORT_NAME as DEID_REPORT
 from deid.writing import input_files
-from vault.embedded import open_embedded_vault
-from vault.models import Role
-from vault.runtime import VaultRuntime
-from vault.services import audit as audit_service
-from vault.services import principals as principal_service
-from vault.services.principals import RoleSpec
+
+if TYPE_CHECKING:
+    from deid.embedded import EmbeddedVault
 
 REQUESTER = "dr.rivera"
 APPROVER = "dr.chen"
@@ -65,25 +62,24 @@ def run_reidentification(out: Path, trial: str, site: str, manifest: CorpusManif
     deidentified = out / "deidentified" / f"site-{site}"
     restored = out / "reidentified"
     subject, input_path = _first_subject(source, deidentified)
-    runtime, admin = open_embedded_vault(out / "vault" / "vault.sqlite")
+    from deid.embedded import open_administration
+
+    vault = open_administration(out / "vault" / "vault.sqlite")
     try:
         _step("the vault's administrator creates three people (no one of them can do it all)")
-        with runtime.transaction() as session:
-            for name, roles, what in (
-                (
-                    REQUESTER,
-                    (Role.REIDENTIFY_REQUESTER, Role.APPROVER),
-                    "may ask for re-identification, and approve other people's requests",
-                ),
-                (APPROVER, (Role.APPROVER,), "may approve or deny other people's requests"),
-                (AUDITOR, (Role.AUDITOR,), "may read and verify the audit log, never an original"),
-            ):
-                principal_service.create_principal(
-                    session, runtime, admin, name, what, [RoleSpec(r, trial) for r in roles]
-                )
-                print(f"   {name:15} {', '.join(r.value for r in roles):34} {what}")
-        requester = EmbeddedReidentificationClient(runtime, principal_caller(runtime, REQUESTER))
-        approver = EmbeddedReidentificationClient(runtime, principal_caller(runtime, APPROVER))
+        for name, roles, what in (
+            (
+                REQUESTER,
+                ("reidentify_requester", "approver"),
+                "may ask for re-identification, and approve other people's requests",
+            ),
+            (APPROVER, ("approver",), "may approve or deny other people's requests"),
+            (AUDITOR, ("auditor",), "may read and verify the audit log, never an original"),
+        ):
+            vault.add_principal(name, what, roles, trial)
+            print(f"   {name:15} {', '.join(roles):34} {what}")
+        requester = vault.reidentification_client(REQUESTER)
+        approver = vault.reidentification_client(APPROVER)
         job = ReidentifyJob(
             deidentified, restored, trial, PURPOSE, JUSTIFICATION, subjects=(subject,)
         )
@@ -127,7 +123,7 @@ def run_reidentification(out: Path, trial: str, site: str, manifest: CorpusManif
         second = reidentify(granted, requester, say=lambda line: print(f"   {line}"))
         written = [f for f in second.files if f.status == "written"]
         print(f"   {len(written)} files of subject {subject} written to {restored}")
-        status = EXIT_OK if written and second.exit_status == EXIT_OK else 1
+        status = ExitStatus.OK if written and second.exit_status == ExitStatus.OK else 1
         if written:
             _compare(manifest, deidentified, restored, written[0].input)
 
@@ -139,13 +135,12 @@ def run_reidentification(out: Path, trial: str, site: str, manifest: CorpusManif
         except VaultRefusedError as exc:
             print(f"   {exc}")
 
-        with runtime.transaction() as session:
-            audit_service.checkpoint_now(session, runtime, admin)
-        status = max(status, _audit(runtime, trial, _originals_of(manifest, input_path)))
+        vault.checkpoint()
+        status = max(status, _audit(vault, trial, _originals_of(manifest, input_path)))
         print(f"\n(the re-identification report is {restored / REPORT_NAME})")
         return status
     finally:
-        runtime.dispose()
+        vault.close()
 
 
 def _compare(manifest: CorpusManifest, deidentified: Path, restored: Path, relative: str) -> None:
@@ -162,19 +157,11 @@ def _compare(manifest: CorpusManifest, deidentified: Path, restored: Path, relat
     print(f"   patient, UIDs and dates equal the original export: {'yes' if same else 'NO'}")
 
 
-def _audit(runtime: VaultRuntime, trial: str, originals: list[str]) -> int:
+def _audit(vault: EmbeddedVault, trial: str, originals: list[str]) -> int:
     """Print the trial's re-identification audit trail and verify the chain."""
     _step(f"{AUDITOR} reads the audit trail of the re-identification (no originals in it)")
-    auditor = principal_caller(runtime, AUDITOR)
-    with runtime.transaction() as session:
-        scope = audit_service.audit_scope(session, auditor, trial)
-        records = [
-            r
-            for r in audit_service.list_records(session, auditor, scope, limit=1000)
-            if r.action.startswith("reidentification.")
-        ]
-        trail = [audit_service.as_dict(r) for r in records]
-        report = audit_service.verify(session, runtime, auditor)
+    trail = vault.audit_trail(AUDITOR, trial, "reidentification.")
+    report = vault.verify_audit(AUDITOR)
     for r in trail:
         details = r["details"]
         print(

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from deid.reidentify.client import Pseudonym, Release, RequestInfo
+from deid.contract.reidentification import Pseudonym, Release, RequestInfo
 from deid.vault_client import VaultConnection
 
 
 class HttpReidentificationClient:
-    """A :class:`~deid.reidentify.client.ReidentificationClient` for a deployed vault."""
+    """A :class:`~deid.contract.reidentification.ReidentificationClient` for a deployed vault."""
 
     def __init__(self, connection: VaultConnection) -> None:
         self._connection = connection

@@ -26,17 +26,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deid.dicomfile import write_dataset
-from deid.reidentify.client import (
+from deid.contract.errors import (
+    DeidError,
+    ExitStatus,
+    UsageError,
+    VaultClientError,
+    VaultRefusedError,
+    VaultUnavailableError,
+)
+from deid.contract.reidentification import (
     Pseudonym,
     ReidentificationClient,
     Release,
     RequestInfo,
     SubjectRelease,
 )
+from deid.dicomfile import write_dataset
 from deid.reidentify.restore import RestoreError, restore_dataset
 from deid.reidentify.scan import ScannedFile, read_dataset, scan_file
-from deid.vault_client import VaultClientError, VaultRefusedError, VaultUnavailableError
 from deid.writing import (
     input_files,
     is_within,
@@ -46,11 +53,6 @@ from deid.writing import (
 )
 
 REPORT_NAME = "reidentify-report.json"
-EXIT_OK = 0
-EXIT_INCOMPLETE = 1
-EXIT_USAGE = 2
-EXIT_VAULT = 3
-EXIT_PENDING = 4
 MAX_REQUEST_ITEMS = 4999
 """Pseudonyms per request: the vault takes 5000 items (pseudonyms and subject IDs)."""
 BOOKKEEPING = frozenset({"deid-report.json", REPORT_NAME})
@@ -59,7 +61,7 @@ STOPPING_STATUS = frozenset({401, 403, 404, 429})
 """Refusals that hold for every subject alike (who the caller is, which trial): stop."""
 
 
-class JobError(Exception):
+class JobError(UsageError):
     """The job cannot start (folders, arguments); the message says what to do."""
 
 
@@ -147,16 +149,18 @@ class JobResult:
     def exit_status(self) -> int:
         """3 stopped by the vault, 4 requests pending, 1 files not written, else 0."""
         if self.stopped:
-            return EXIT_VAULT
+            return ExitStatus.STORE
         if self.pending:
-            return EXIT_PENDING
+            return ExitStatus.PENDING
         if any(f.status == "not-written" for f in self.files):
-            return EXIT_INCOMPLETE
-        return EXIT_OK
+            return ExitStatus.PROBLEMS
+        return ExitStatus.OK
 
 
-class _StopError(Exception):
+class _StopError(DeidError):
     """The vault refused or failed in a way that holds for every subject."""
+
+    exit_status = ExitStatus.STORE
 
 
 def check_folders(job: ReidentifyJob) -> None:

@@ -39,9 +39,10 @@ from pydicom import config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
+from deid.contract.errors import DeidError
+from deid.contract.reidentification import Pseudonym, SubjectRelease
 from deid.dates import DateValueError, shift_da, shift_dt
 from deid.handlers.names import normalized_name
-from deid.reidentify.client import Pseudonym, SubjectRelease
 from deid.reidentify.scan import element_candidates, subject_of, visit_text, wants_text
 from deid.uids import IMPLEMENTATION_CLASS_UID
 from deid.walk import Visit, element_text, walk
@@ -62,7 +63,7 @@ COPIED_DATES = frozenset({STUDY_DATE, PATIENT_BIRTH_DATE})
 """The dates a new object copies from the de-identified files it was made from."""
 
 
-class RestoreError(ValueError):
+class RestoreError(DeidError, ValueError):
     """The data set cannot be fully restored (the message names attributes, not values)."""
 
 

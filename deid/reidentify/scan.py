@@ -28,9 +28,9 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from deid.contract.reidentification import Pseudonym
 from deid.handlers.names import normalized_name
 from deid.identifiers import PSEUDO_CLASS_FOR_KIND, kind_of
-from deid.reidentify.client import Pseudonym
 from deid.uids import IMPLEMENTATION_CLASS_UID, UID_KIND, is_standard, split_uids
 from deid.walk import Visit, element_text, value_text, walk
 

@@ -1,19 +1,4 @@
-"""Mapping stores: where pseudonyms, subject IDs and date offsets come from."""
+"""Mapping stores: where pseudonyms, subject IDs and date offsets come from.
 
-from deid.store.protocol import (
-    Enrollment,
-    MappingStore,
-    PseudonymCollisionError,
-    PseudonymRequest,
-    TrialInfo,
-    resolve_pseudonyms,
-)
-
-__all__ = [
-    "Enrollment",
-    "MappingStore",
-    "PseudonymCollisionError",
-    "PseudonymRequest",
-    "TrialInfo",
-    "resolve_pseudonyms",
-]
+The protocol they follow is part of the contract (:mod:`deid.contract.store`).
+"""

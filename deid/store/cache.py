@@ -1,88 +1,73 @@
-"""A process-local cache in front of any mapping store.
+"""What the mapping store answered before: a bounded memory, one per engine.
 
-Mappings never change once created, so a resolved ``(kind, original)`` or a
-patient's enrollment can be answered from memory for the rest of the run: a
-repeated original then costs no database transaction or round trip. The cache
-is bounded; when full, the oldest entries go first.
+Mappings never change once created (the store's existing mapping always wins), so
+a patient's enrollment and an original's pseudonym can be answered from memory for
+the rest of the run: a repeated patient or original costs no proposal, no database
+transaction and no round trip. When full, the oldest entries go first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
-from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
+from deid.contract.store import Enrollment, MappingStore
+from deid.store.resolve import resolve_pseudonyms
 
-DEFAULT_MAX_ENTRIES = 200_000
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+DEFAULT_MAX_ENTRIES = 100_000
+"""Pseudonyms (and, apart, enrollments) remembered; a run's worker meets far fewer
+distinct originals than this in most runs, and each costs about a hundred bytes."""
 
 
-class CachingStore:
-    """Wraps a :class:`MappingStore`; answers repeated questions from memory."""
+class StoreMemory:
+    """The store's answers so far, asked before the store itself."""
 
-    def __init__(self, inner: MappingStore, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         if max_entries < 1:
-            raise ValueError("a cache holds at least one entry")
-        self._inner = inner
+            raise ValueError("a memory holds at least one entry")
         self._max_entries = max_entries
         self._pseudonyms: dict[tuple[str, str], str] = {}
         self._enrollments: dict[str, Enrollment] = {}
-        self._info: TrialInfo | None = None
-        self.hits = 0
-        self.misses = 0
 
     def __repr__(self) -> str:
-        return f"CachingStore({self._inner!r}, entries={len(self._pseudonyms)})"
+        return f"StoreMemory(pseudonyms={len(self._pseudonyms)})"
 
-    def _evict(self, cache: dict[str, Enrollment] | dict[tuple[str, str], str]) -> None:
-        while len(cache) >= self._max_entries:
-            del cache[next(iter(cache))]  # type: ignore[arg-type]
+    def __len__(self) -> int:
+        return len(self._pseudonyms)
 
-    def trial_info(self) -> TrialInfo:
-        """The inner store's trial information (fetched once)."""
-        if self._info is None:
-            self._info = self._inner.trial_info()
-        return self._info
-
-    def enroll(self, patient_key: str) -> Enrollment:
+    def enroll(self, store: MappingStore, patient_key: str) -> Enrollment:
         """The patient's enrollment; ``created`` is True only on the call that enrolled."""
-        cached = self._enrollments.get(patient_key)
-        if cached is not None:
-            self.hits += 1
-            return cached
-        self.misses += 1
-        enrollment = self._inner.enroll(patient_key)
-        self._evict(self._enrollments)
-        self._enrollments[patient_key] = replace(enrollment, created=False)
+        remembered = self._enrollments.get(patient_key)
+        if remembered is not None:
+            return remembered
+        enrollment = store.enroll(patient_key)
+        self._keep(self._enrollments, patient_key, replace(enrollment, created=False))
         return enrollment
 
-    def get_or_create(self, items: Sequence[PseudonymRequest]) -> list[str | None]:
-        """Answer cached items from memory, send the rest in one batch."""
-        answers: list[str | None] = []
-        missing: list[int] = []
-        for position, item in enumerate(items):
-            cached = self._pseudonyms.get((item.kind, item.original))
-            answers.append(cached)
-            if cached is None:
-                missing.append(position)
-        self.hits += len(items) - len(missing)
-        if not missing:
-            return answers
-        self.misses += len(missing)
-        fetched = self._inner.get_or_create([items[p] for p in missing])
-        if len(fetched) != len(missing):
-            raise RuntimeError(
-                f"mapping store answered {len(fetched)} items for {len(missing)} requested"
-            )
-        for position, pseudonym in zip(missing, fetched, strict=True):
-            answers[position] = pseudonym
-            if pseudonym is not None:
-                item = items[position]
-                self._evict(self._pseudonyms)
-                self._pseudonyms[(item.kind, item.original)] = pseudonym
+    def resolve(
+        self,
+        store: MappingStore,
+        wanted: Sequence[tuple[str, str]],
+        propose: Callable[[str], str],
+    ) -> dict[tuple[str, str], str]:
+        """Every wanted ``(kind, original)``'s pseudonym: remembered ones from memory,
+        the rest from the store in one batch, proposed for only then
+        (:func:`~deid.store.resolve.resolve_pseudonyms`; may raise its
+        :class:`~deid.store.resolve.PseudonymCollisionError`)."""
+        answers = {key: self._pseudonyms[key] for key in wanted if key in self._pseudonyms}
+        unknown = [key for key in dict.fromkeys(wanted) if key not in answers]
+        if unknown:
+            fetched = resolve_pseudonyms(store, unknown, propose)
+            for key, pseudonym in fetched.items():
+                self._keep(self._pseudonyms, key, pseudonym)
+            answers.update(fetched)
         return answers
 
-    def close(self) -> None:
-        """Forget everything and close the inner store."""
-        self._pseudonyms.clear()
-        self._enrollments.clear()
-        self._inner.close()
+    def _keep(self, memory: dict[_K, _V], key: _K, value: _V) -> None:
+        while len(memory) >= self._max_entries:
+            del memory[next(iter(memory))]
+        memory[key] = value

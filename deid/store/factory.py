@@ -1,19 +1,18 @@
-"""Opening the mapping store a ``deid run`` uses, in the parent and in every worker.
+"""The mapping store a run's workers use, and how each opens its own connection to it.
 
-Three kinds:
+Three kinds (:class:`StoreSpec`):
 
-* **embedded** (the default): the vault's own service layer in-process on a SQLite
-  file, with its keys in files beside it (:func:`open_embedded`). The parent opens
-  it once first, which creates the trial when it does not exist yet; each worker
-  then opens its own connection to the same file.
+* **embedded** (the default): the vault's own service layer on a SQLite file, with
+  its keys in files beside it, served to every worker by the run's store process
+  (:mod:`deid.store.served`), which opens it once and creates the trial on first
+  use; :func:`open_embedded` is the one place ``deid`` opens it.
 * **deployed** (``--vault URL``): :class:`~deid.store.http.HttpStore`; the trial
-  and site must exist in the vault already. The parent asks for the trial's
-  information first, so a wrong URL, token, trial or site stops the run before any
+  and site must exist in the vault already. The run asks for the trial's
+  information first, so a wrong URL, token, trial or site stops it before any
   worker starts; each worker then opens its own connection.
 * **run-scoped** (``--anonymize``): one :class:`~deid.store.memory.MemoryStore`
-  living in a server process of the parent (:func:`run_scoped_store`), which every
-  worker reaches through a proxy, so pseudonyms are consistent across workers and
-  nothing is written anywhere.
+  served by the run's store process, so pseudonyms are consistent across workers
+  and nothing is written anywhere.
 
 Every store handed to the engine is wrapped in :class:`FailClosedStore`: a failing
 store surfaces as :class:`StoreUnavailableError`, which stops the run (exit 3)
@@ -22,33 +21,31 @@ instead of quarantining every file for a reason that is not the file's fault.
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from multiprocessing.context import BaseContext
-from multiprocessing.managers import BaseManager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from deid.store.http import VaultTarget
-from deid.store.memory import MemoryStore
-from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
-from deid.vault_client import VaultClientError
-from vault.embedded import open_embedded_store
-from vault.trial_config import TrialConfig
+from deid.contract.errors import DeidError, ExitStatus, UsageError, VaultClientError
+from deid.contract.store import Enrollment, MappingStore, PseudonymRequest, TrialInfo
+
+if TYPE_CHECKING:
+    from deid.contract.trial_config import TrialConfig
+    from deid.store.http import VaultTarget
 
 
-class StoreUnavailableError(RuntimeError):
+class StoreUnavailableError(DeidError, RuntimeError):
     """The mapping store could not be opened or failed a request.
 
     The message names the store and the failure, never a value being mapped.
     """
 
+    exit_status = ExitStatus.STORE
+
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, VaultClientError):
+    if isinstance(exc, VaultClientError | StoreUnavailableError):
         return str(exc)  # written to be read whole, and free of originals
     # Database errors append the statement and its parameters on later lines.
     first_line = (str(exc).strip().splitlines() or [""])[0][:200]
@@ -62,11 +59,18 @@ def open_embedded(
     trial_config: TrialConfig | None = None,
     key_dir: Path | None = None,
 ) -> MappingStore:
-    """Open the embedded vault at ``store_path``; the one place ``deid`` does so."""
+    """Open the embedded vault at ``store_path``; the one place ``deid`` does so.
+
+    The vault (SQLAlchemy, Alembic) is imported here, when a run needs it. A trial
+    configuration the vault cannot take is the user's to fix (a
+    :class:`~deid.contract.errors.UsageError`); any other failure is the store's.
+    """
+    from deid.embedded import open_store
+
     try:
-        store: MappingStore = open_embedded_store(
-            store_path, trial, site, trial_config=trial_config, key_dir=key_dir
-        )
+        store = open_store(store_path, trial, site, trial_config, key_dir)
+    except UsageError:
+        raise
     except Exception as exc:
         raise StoreUnavailableError(
             f"cannot open the mapping store {store_path}: {_describe(exc)}"
@@ -95,6 +99,8 @@ class FailClosedStore:
         with self._lock:
             try:
                 return call()
+            except StoreUnavailableError:
+                raise  # a store served from another process: already said
             except Exception as exc:
                 raise self._failed(exc) from None
 
@@ -118,18 +124,12 @@ class FailClosedStore:
         self._call(self._inner.close)
 
 
-class _StoreManager(BaseManager):
-    pass
-
-
-_StoreManager.register("MemoryStore", MemoryStore)
-
-
 class SharedStoreClient:
-    """A worker's handle on the run-scoped store served by the parent.
+    """A worker's handle on the store the run's store process serves
+    (:mod:`deid.store.served`).
 
-    ``close`` only lets go of the handle: the store belongs to the parent and
-    lives until the run ends.
+    ``close`` only lets go of the handle: the store belongs to the run and lives
+    until the run ends.
     """
 
     def __init__(self, proxy: Any) -> None:
@@ -146,35 +146,13 @@ class SharedStoreClient:
         return enrollment
 
     def get_or_create(self, items: Sequence[PseudonymRequest]) -> list[str | None]:
-        """One round trip to the parent for the whole batch."""
+        """One round trip to the store's process for the whole batch."""
         answers: list[str | None] = self._proxy.get_or_create(list(items))
         return answers
 
     def close(self) -> None:
         """Drop the handle; the parent closes the store itself."""
         self._proxy = None
-
-
-@contextmanager
-def run_scoped_store(
-    config: TrialConfig,
-    site: str,
-    context: BaseContext | None = None,
-    *,
-    anonymized: bool = True,
-) -> Iterator[Any]:
-    """Serve one :class:`MemoryStore` from a child process, for every worker alike.
-
-    Yields a picklable proxy; wrap it in :class:`SharedStoreClient` in each worker.
-    Every mapping is gone when the block ends. ``anonymized`` marks the store as
-    run-scoped (``--anonymize``), which the output records.
-    """
-    manager = _StoreManager(ctx=context or multiprocessing.get_context())
-    manager.start()
-    try:
-        yield manager.MemoryStore(config, site, anonymized=anonymized)  # type: ignore[attr-defined]
-    finally:
-        manager.shutdown()
 
 
 @dataclass(frozen=True)
@@ -186,15 +164,19 @@ class StoreSpec:
     store_path: Path | None = None
     """The embedded vault's SQLite file; ``None`` for a run-scoped store."""
     key_dir: Path | None = None
+    trial_config: TrialConfig | None = None
+    """The settings the embedded vault creates a trial it does not know yet with; the
+    run-scoped store's settings (defaults when ``None``)."""
     shared_proxy: Any = None
-    """The run-scoped store's proxy (``--anonymize``)."""
+    """The proxy of the store the run's store process serves (the embedded vault,
+    the run-scoped store of ``--anonymize``); set by the run."""
     vault: VaultTarget | None = None
     """A deployed vault (``--vault``)."""
 
     @property
     def answers_from_afar(self) -> bool:
-        """True when another process answers (a deployed vault, the run's shared
-        store): waiting for it leaves this one idle, so the wait can be overlapped."""
+        """True when another process answers (a deployed vault, the run's store
+        process): waiting for it leaves this one idle, so the wait can be overlapped."""
         return self.vault is not None or self.shared_proxy is not None
 
     def identity(self) -> str | None:
@@ -206,7 +188,8 @@ class StoreSpec:
     def open(self) -> FailClosedStore:
         """Open this worker's connection to the run's store."""
         if self.shared_proxy is not None:
-            return FailClosedStore(SharedStoreClient(self.shared_proxy), "of this run")
+            name = str(self.store_path) if self.store_path is not None else "of this run"
+            return FailClosedStore(SharedStoreClient(self.shared_proxy), name)
         if self.vault is not None:
             name = f"at {self.vault.url}"
             try:
@@ -215,5 +198,7 @@ class StoreSpec:
                 raise StoreUnavailableError(f"the mapping store {name} failed: {exc}") from None
         if self.store_path is None:
             raise StoreUnavailableError("no mapping store was configured for this run")
-        inner = open_embedded(self.store_path, self.trial, self.site, key_dir=self.key_dir)
+        inner = open_embedded(
+            self.store_path, self.trial, self.site, self.trial_config, self.key_dir
+        )
         return FailClosedStore(inner, str(self.store_path))

@@ -25,17 +25,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from deid.store.protocol import Enrollment, PseudonymRequest, TrialInfo
-from deid.vault_client import (
-    DEFAULT_TIMEOUT,
-    VaultClientError,
-    VaultConnection,
-    VaultRefusedError,
-    read_token_file,
-)
-
-MAX_BATCH_ITEMS = 5000
-"""Items per get-or-create request: the API's limit (``vault.api.schemas.MAX_ITEMS``)."""
+from deid.contract.errors import VaultClientError, VaultRefusedError
+from deid.contract.limits import MAX_BATCH_ITEMS
+from deid.contract.store import Enrollment, PseudonymRequest, TrialInfo
+from deid.vault_client import DEFAULT_TIMEOUT, VaultConnection, read_token_file
 
 
 class VaultAnswerError(VaultClientError):
@@ -43,7 +36,7 @@ class VaultAnswerError(VaultClientError):
 
 
 class HttpStore:
-    """A :class:`~deid.store.protocol.MappingStore` backed by a deployed vault."""
+    """A :class:`~deid.contract.store.MappingStore` backed by a deployed vault."""
 
     def __init__(
         self,

@@ -11,22 +11,23 @@ import secrets
 import threading
 from collections.abc import Sequence
 
-from deid.pseudo import PSEUDO_CLASSES
-from deid.store.protocol import Enrollment, PseudonymRequest, TrialInfo
-from vault.subject_ids import SubjectIdTemplate
-from vault.trial_config import TrialConfig
+from deid.contract.errors import DeidError
+from deid.contract.kinds import is_identifying
+from deid.contract.store import Enrollment, PseudonymRequest, TrialInfo
+from deid.contract.subject_ids import SubjectIdTemplate
+from deid.contract.trial_config import TrialConfig
 
 # A {rand:N} template can draw an ID that is taken; after this many draws the
 # template is too narrow for the site's enrollment.
 _SUBJECT_ID_ATTEMPTS = 100
 
 
-class StoreClosedError(RuntimeError):
+class StoreClosedError(DeidError, RuntimeError):
     """The store was used after :meth:`MemoryStore.close`."""
 
 
 class MemoryStore:
-    """A thread-safe :class:`~deid.store.protocol.MappingStore` held in memory.
+    """A thread-safe :class:`~deid.contract.store.MappingStore` held in memory.
 
     ``anonymized=True`` marks a run-scoped store (``--anonymize``): the trial info it
     reports says so, and the engine records "no mapping kept" in the output.
@@ -82,7 +83,7 @@ class MemoryStore:
                     answers.append(existing)
                     continue
                 taken = self._taken.setdefault(item.kind, set())
-                if _is_identifying(item.kind) and item.proposal in taken:
+                if is_identifying(item.kind) and item.proposal in taken:
                     answers.append(None)
                     continue
                 self._pseudonyms[key] = item.proposal
@@ -122,9 +123,3 @@ class MemoryStore:
             offset = low + secrets.randbelow(high - low + 1)
             if offset != 0:
                 return offset
-
-
-def _is_identifying(kind: str) -> bool:
-    pseudo_class = PSEUDO_CLASSES.get(kind)
-    # Kinds outside the registry (none today) are treated as identifying: fail closed.
-    return pseudo_class is None or pseudo_class.identifying

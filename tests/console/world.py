@@ -8,7 +8,8 @@ import secrets
 import warnings
 from dataclasses import dataclass, field
 
-from deid.store.protocol import PseudonymRequest
+from deid.contract.store import PseudonymRequest
+from deid.contract.trial_config import TrialConfig
 from tests.vault.factories import unique
 from vault.api.app import create_app
 from vault.console import accounts
@@ -18,7 +19,6 @@ from vault.services import mappings as mapping_service
 from vault.services import principals as principal_service
 from vault.services import trials as trial_service
 from vault.services.principals import RoleSpec
-from vault.trial_config import TrialConfig
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

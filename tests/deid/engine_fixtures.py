@@ -15,6 +15,7 @@ from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, CTImageStorage, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
+from deid.contract.trial_config import TrialConfig
 from deid.corpus import TRANSFER_SYNTAXES, CorpusManifest, generate_corpus
 from deid.dicomfile import write_dataset
 from deid.engine import Engine, EngineSettings
@@ -22,7 +23,6 @@ from deid.outcome import Deidentified, Outcome
 from deid.profiles import build_rules
 from deid.profiles.recipe import Recipe
 from deid.store.memory import MemoryStore
-from vault.trial_config import TrialConfig
 
 PATIENT_NAME = "Kowalczyk^Bartholomew"
 PATIENT_ID = "H1234567"

@@ -1,6 +1,6 @@
 """``deid run`` over a generated corpus: names, leaks, quarantine, resume, workers.
 
-Runs go through :func:`deid.batch.run_batch` with the memory store served to every
+Runs go through :func:`deid.run.batch.run_batch` with the memory store served to every
 worker from the test process (the way ``--anonymize`` serves it, but kept across
 runs, as the embedded vault would be), and through ``main([...])`` for
 ``--anonymize`` itself.
@@ -23,22 +23,18 @@ from typing import Any
 import pydicom
 import pytest
 
-from deid.batch import (
-    DONE_FILE,
-    REPORT_NAME,
-    STATE_FOLDER,
-    BatchConfig,
-    BatchError,
-    RuleSettings,
-    run_batch,
-)
 from deid.cli import main
+from deid.contract.trial_config import TrialConfig
 from deid.corpus import CorpusManifest, generate_corpus
 from deid.report import FileRecord, RunReport, Status
-from deid.store.factory import StoreSpec, run_scoped_store
+from deid.run.batch import REPORT_NAME, run_batch
+from deid.run.config import BatchConfig
+from deid.run.ledger import DONE_FILE, STATE_FOLDER, BatchError
+from deid.run.settings import RuleSettings
+from deid.store.factory import StoreSpec
+from deid.store.served import StoreServer
 from deid.writing import TEMP_PREFIX
 from tests.deid.batch_support import inputs_with_records, plain_bytes, read_report, snapshot
-from vault.trial_config import TrialConfig
 
 EXPECTED_REASONS = {
     "not_dicom": "not-dicom",
@@ -66,8 +62,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusManifest:
 @pytest.fixture
 def store() -> Iterator[Any]:
     """One trial's mapping store, alive for the whole test (several runs)."""
-    with run_scoped_store(TrialConfig(key="T1"), "07", anonymized=False) as proxy:
-        yield proxy
+    with StoreServer() as server:
+        yield server.memory(TrialConfig(key="T1"), "07", anonymized=False)
 
 
 def _config(corpus: CorpusManifest, out: Path, store: Any, **changes: Any) -> BatchConfig:

@@ -15,24 +15,25 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from deid.batch import (
-    CHUNK_BYTES,
-    CHUNK_FILES,
-    BatchConfig,
-    RuleSettings,
-    Task,
-    TaskResult,
-    Worker,
-    _chunks,
-    _results_in_process,
-)
+from deid.contract.store import Enrollment, MappingStore, PseudonymRequest, TrialInfo
 from deid.corpus import CorpusManifest, generate_corpus
 from deid.engine import Prepared
 from deid.outcome import Deidentified, Quarantined, QuarantineReason
 from deid.profiles.recipe import RecipeError
 from deid.report import Reason, Status
+from deid.run.chunks import (
+    CHUNK_BYTES,
+    CHUNK_FILES,
+    ChunkWorker,
+    Task,
+    TaskResult,
+    chunk_results,
+    chunks_of,
+)
+from deid.run.config import BatchConfig
+from deid.run.settings import RuleSettings
+from deid.store.cache import StoreMemory
 from deid.store.factory import StoreSpec, StoreUnavailableError
-from deid.store.protocol import Enrollment, MappingStore, PseudonymRequest, TrialInfo
 from deid.writing import DEFAULT_LAYOUT, TEMP_PREFIX, input_files
 from tests.deid.engine_fixtures import engine, store
 
@@ -133,21 +134,23 @@ def _tasks(sizes: list[int]) -> list[Task]:
 
 
 def test_chunks_are_bounded_by_inputs_and_by_bytes() -> None:
-    many = _chunks(_tasks([1] * 1000), 2)
+    many = chunks_of(_tasks([1] * 1000), 2)
     full, rest = divmod(1000, CHUNK_FILES)
     assert [len(chunk) for chunk in many] == [CHUNK_FILES] * full + [rest]
-    few = _chunks(_tasks([1] * 10), 2)  # every worker still gets several chunks
+    few = chunks_of(_tasks([1] * 10), 2)  # every worker still gets several chunks
     assert [len(chunk) for chunk in few] == [1] * 10
     big = CHUNK_BYTES // 2 + 1
     small = 4 * CHUNK_FILES - 3  # enough for chunks of CHUNK_FILES on one worker
-    sizes = [len(chunk) for chunk in _chunks(_tasks([big] * 3 + [1] * small), 1)]
+    sizes = [len(chunk) for chunk in chunks_of(_tasks([big] * 3 + [1] * small), 1)]
     assert sizes == [1, 1, CHUNK_FILES, CHUNK_FILES, CHUNK_FILES, CHUNK_FILES - 2]
-    order = [task.index for chunk in _chunks(_tasks([5, big, 5, big, 5] * 7), 1) for task in chunk]
+    order = [
+        task.index for chunk in chunks_of(_tasks([5, big, 5, big, 5] * 7), 1) for task in chunk
+    ]
     assert order == list(range(35))
 
 
-def _worker(corpus: CorpusManifest, tmp_path: Path, layout: str = DEFAULT_LAYOUT) -> Worker:
-    return Worker(_config(corpus, tmp_path, layout))
+def _worker(corpus: CorpusManifest, tmp_path: Path, layout: str = DEFAULT_LAYOUT) -> ChunkWorker:
+    return ChunkWorker(_config(corpus, tmp_path, layout))
 
 
 def _config(corpus: CorpusManifest, tmp_path: Path, layout: str = DEFAULT_LAYOUT) -> BatchConfig:
@@ -217,48 +220,52 @@ def test_outputs_that_cannot_be_written_fail_alone(corpus: CorpusManifest, tmp_p
     assert leftovers == []
 
 
-def test_a_full_pseudonym_memory_is_emptied_between_chunks_not_within(
-    corpus: CorpusManifest, monkeypatch: pytest.MonkeyPatch
+def test_a_full_pseudonym_memory_still_answers_the_chunk_that_fills_it(
+    corpus: CorpusManifest,
 ) -> None:
-    monkeypatch.setattr("deid.engine._CACHE_LIMIT", 4)
     chunked = engine()
+    chunked.memory = StoreMemory(max_entries=4)
     first = [f for f in map(chunked.prepare, _paths(corpus)[:1]) if isinstance(f, Prepared)]
     assert all(isinstance(f, Prepared) for f in chunked.resolve(first))
-    remembered = set(chunked._pseudonyms)
-    assert remembered  # the first file's answers, kept for the next files
+    assert len(chunked.memory)  # the first file's answers, kept for the next files
     files = [f for f in map(chunked.prepare, _paths(corpus)[1:]) if isinstance(f, Prepared)]
-    # The chunk's new answers overflow the memory: it is emptied before they go in,
-    # and every file still gets the remembered answers it relied on.
+    # The chunk's new answers overflow the memory, whose oldest entries go; every file
+    # of the chunk still gets every answer, the remembered ones included.
     results = [chunked.finish(f) for f in chunked.resolve(files) if isinstance(f, Prepared)]
     assert len(results) == 4
     assert all(isinstance(result, Deidentified) for result in results)
-    assert not remembered & set(chunked._pseudonyms) - {w for f in files for w in f.state.wanted}
+    assert len(chunked.memory) == 4
     assert len({r.study_uid for r in results if isinstance(r, Deidentified)}) == 1
 
 
 @pytest.fixture(params=["in turn", "overlapped"])
 def store_requests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The one-worker runner asks the store in its own thread (the embedded store) or
-    in a second one while it prepares the next chunk (a store in another process);
-    the embedded store is asked the second way here too, as if it were far."""
+    """A worker's pipeline asks a store of its own process in its own thread, and one
+    in another process (the run's store process, a vault) in a second thread while it
+    prepares the next chunk; the embedded store is asked the second way here too, as if
+    it were far."""
     if request.param == "overlapped":
         monkeypatch.setattr(StoreSpec, "answers_from_afar", property(lambda self: True))
     return str(request.param)
 
 
-def _in_process_with_store_failing_from(
+def _pipeline_with_store_failing_from(
     corpus: CorpusManifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: int
 ) -> Iterator[TaskResult]:
-    """The one-worker runner (chunks of one input here), its real store failing from its
+    """A worker's pipeline (chunks of one input here), its real store failing from its
     ``request``-th batch request on."""
-    built = Worker.__init__
+    worker = ChunkWorker(_config(corpus, tmp_path))
+    worker.engine.store = _Counting(worker.engine.store, fail_from=request)
+    return _each(worker, chunks_of(_chunk_tasks(corpus), 1))
 
-    def failing(self: Worker, config: BatchConfig) -> None:
-        built(self, config)
-        self.engine.store = _Counting(self.engine.store, fail_from=request)
 
-    monkeypatch.setattr(Worker, "__init__", failing)
-    return _results_in_process(_config(corpus, tmp_path), _chunk_tasks(corpus))
+def _each(worker: ChunkWorker, chunks: list[list[Task]]) -> Iterator[TaskResult]:
+    """The pipeline's results one by one; the worker closed when it ends or is closed."""
+    try:
+        for placed in chunk_results(worker, chunks):
+            yield from placed
+    finally:
+        worker.close()
 
 
 def _temporary_files(tmp_path: Path) -> list[Path]:
@@ -270,7 +277,7 @@ def test_one_worker_reports_every_synced_chunk_before_a_store_failure(
 ) -> None:
     """Chunks are synced while the next is prepared: a failure in the third still
     comes after the first two, written and in place, and nothing is left staged."""
-    results = list(_in_process_with_store_failing_from(corpus, tmp_path, monkeypatch, 3))
+    results = list(_pipeline_with_store_failing_from(corpus, tmp_path, monkeypatch, 3))
     statuses = [result.record.status for result in results]
     assert statuses == [Status.WRITTEN, Status.WRITTEN, Status.FAILED]
     assert results[-1].fatal is not None
@@ -283,7 +290,7 @@ def test_one_worker_stopped_early_leaves_no_staged_output(
 ) -> None:
     """The caller stops after the first result (Ctrl-C, a fatal result): the chunk
     being synced then is not put in place, and its temporary files go."""
-    results = _in_process_with_store_failing_from(corpus, tmp_path, monkeypatch, 99)
+    results = _pipeline_with_store_failing_from(corpus, tmp_path, monkeypatch, 99)
     first = next(results)
     assert first.record.status is Status.WRITTEN
     results.close()
@@ -320,7 +327,7 @@ def test_one_worker_with_overlapped_store_requests_writes_what_one_by_one_writes
             monkeypatch.setattr(StoreSpec, "answers_from_afar", property(lambda self: True))
         config = _config(corpus, tmp_path / mode)
         config = replace(config, store=replace(config.store, store_path=tmp_path / "vault.db"))
-        results = list(_results_in_process(config, _chunk_tasks(corpus)))
+        results = list(_each(ChunkWorker(config), chunks_of(_chunk_tasks(corpus), 1)))
         assert [r.record.status for r in results] == [Status.WRITTEN] * 5
         outputs[mode] = sorted(
             str(path.relative_to(tmp_path / mode / "out"))

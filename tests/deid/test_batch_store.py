@@ -8,16 +8,11 @@ from typing import Any
 
 import pytest
 
-from deid.store.factory import (
-    FailClosedStore,
-    SharedStoreClient,
-    StoreSpec,
-    StoreUnavailableError,
-    run_scoped_store,
-)
+from deid.contract.store import Enrollment, PseudonymRequest, TrialInfo
+from deid.contract.trial_config import TrialConfig
+from deid.store.factory import FailClosedStore, SharedStoreClient, StoreSpec, StoreUnavailableError
 from deid.store.memory import MemoryStore
-from deid.store.protocol import Enrollment, PseudonymRequest, TrialInfo
-from vault.trial_config import TrialConfig
+from deid.store.served import StoreServer
 
 
 def _ask(proxy: Any, patient: str) -> tuple[str, int, tuple[str | None, ...]]:
@@ -30,7 +25,8 @@ def _ask(proxy: Any, patient: str) -> tuple[str, int, tuple[str | None, ...]]:
 
 def test_run_scoped_store_is_one_store_for_every_process() -> None:
     context = multiprocessing.get_context("spawn")
-    with run_scoped_store(TrialConfig(key="T1"), "S1", context) as proxy:
+    with StoreServer(context) as server:
+        proxy = server.memory(TrialConfig(key="T1"), "S1")
         with context.Pool(2) as pool:
             answers = pool.starmap(_ask, [(proxy, "patient-1")] * 4)
         assert len(set(answers)) == 1

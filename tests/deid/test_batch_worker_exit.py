@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from deid import batch
+from deid.run import pool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # pool worker waits for its next task.
 CHILD = """
 import signal, sys, threading, time
-from deid.batch import _raise_system_exit
+from deid.run.pool import _raise_system_exit
 
 signal.signal(signal.SIGTERM, _raise_system_exit)
 
@@ -58,33 +58,29 @@ def test_a_signal_dropped_in_a_finalizer_still_ends_the_worker() -> None:
     assert status == -signal.SIGALRM
 
 
-def _deaf_to_sigterm() -> None:
+def _deaf_and_busy() -> None:
+    # Busy, and deaf to SIGTERM (the way a worker is that missed it, see above).
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(60)
 
 
-def _square(n: int) -> int:
-    return n * n
-
-
-def test_stopping_the_pool_ends_even_when_a_worker_misses_sigterm(
+def test_stopping_the_workers_ends_even_when_one_misses_sigterm(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(batch, "WORKER_EXIT_GRACE_SECONDS", 1)
-    bystander = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+    monkeypatch.setattr(pool, "WORKER_EXIT_GRACE_SECONDS", 1)
+    context = multiprocessing.get_context("fork")
+    bystander = context.Process(target=time.sleep, args=(30,))
     bystander.start()
     try:
-        others = {child.pid for child in multiprocessing.active_children()}
-        pool = multiprocessing.get_context("fork").Pool(2, initializer=_deaf_to_sigterm)
-        assert pool.map(_square, range(4)) == [0, 1, 4, 9]
-        workers = [child for child in multiprocessing.active_children() if child.pid not in others]
-        assert len(workers) == 2
-        pool.map_async(time.sleep, [60, 60])  # busy, and deaf to SIGTERM
+        workers = [context.Process(target=_deaf_and_busy) for _ in range(2)]
+        for worker in workers:
+            worker.start()
         time.sleep(0.5)
         started = time.monotonic()
-        batch._terminate(pool, others)  # pool.terminate() alone would wait forever
+        pool.stop(workers)  # SIGTERM alone would wait forever
         assert time.monotonic() - started < 10
         assert all(not worker.is_alive() for worker in workers)
-        assert bystander.is_alive()  # not a worker of the pool: left alone
+        assert bystander.is_alive()  # not a worker of the run: left alone
     finally:
         bystander.kill()
         bystander.join()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pydicom
@@ -223,3 +224,85 @@ def test_demo_runs_two_sites_with_one_vault(
     assert list((out / "quarantine" / "site-01").glob("*.reason.json"))
     # A second demo rebuilds its own folder.
     assert main(["demo", str(out), "--workers", "1", "--no-progress"]) == 0
+
+
+def test_the_parser_states_the_defaults_of_the_modules_it_does_not_import(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The parser is built without the modules that own these values (start-up); they
+    must still agree."""
+    from deid.cli import VAULT_TIMEOUT
+    from deid.reidentify.job import REPORT_NAME as REIDENTIFY_REPORT_NAME
+    from deid.run.batch import REPORT_NAME
+    from deid.vault_client import DEFAULT_TIMEOUT
+
+    assert VAULT_TIMEOUT == DEFAULT_TIMEOUT
+    for command, report in (("run", REPORT_NAME), ("reidentify", REIDENTIFY_REPORT_NAME)):
+        assert main([command, "--help"]) == 0
+        assert f"OUTPUT/{report}" in "".join(capsys.readouterr().out.split())
+
+
+def test_a_bug_is_not_reported_as_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Only deid's own errors become messages and exit statuses; a ValueError from a bug
+    propagates with its traceback."""
+    from deid.commands import corpus
+
+    def broken(args: object) -> int:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(corpus, "corpus", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["corpus", str(tmp_path / "c")])
+
+
+def test_corpus_settings_that_cannot_work_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["corpus", str(tmp_path / "c"), "--rows", "4", "--no-progress"]) == 2
+    assert "at least 8x8 pixels" in capsys.readouterr().err
+
+
+def test_a_trial_configuration_for_an_existing_trial_is_never_ignored(
+    corpus: CorpusManifest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reported case: a first run without --trial-config created the trial with the
+    defaults, and the next one's onco42.toml was ignored (every file said UNSPECIFIED
+    SPONSOR). Now the run refuses, naming the keys, and writes nothing."""
+    config = tmp_path / "onco42.toml"
+    config.write_text('sponsor_name = "Onco Pharma"\n[sites]\n"07" = "Toronto"\n')
+    store = tmp_path / "site-vault" / "vault.sqlite"
+    argv = ["--trial", "ONCO-42", "--site", "07", "--store", str(store), "--no-progress"]
+    assert main(["run", str(corpus.root), str(tmp_path / "first"), *argv]) == 0
+    capsys.readouterr()
+    second = tmp_path / "second"
+    status = main(["run", str(corpus.root), str(second), *argv, "--trial-config", str(config)])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "sponsor_name (the store has 'UNSPECIFIED SPONSOR', the file 'Onco Pharma')" in error
+    assert "sites.07" in error and "deid-vault trial update ONCO-42" in error
+    assert not second.exists()
+    # The advice works: the vault's own command changes the trial, and the run goes on.
+    from vault.cli import main as vault_main
+
+    advice = re.search(r"(VAULT_DATABASE_URL=\S+) (VAULT_KEY_DIR=\S+) deid-vault", error)
+    assert advice is not None
+    with pytest.MonkeyPatch.context() as env:
+        for setting in advice.groups():
+            env.setenv(*setting.split("=", 1))
+        assert vault_main(["trial", "update", "ONCO-42", "--config", str(config)]) == 0
+    assert main(["run", str(corpus.root), str(second), *argv, "--trial-config", str(config)]) == 0
+    updated = {pydicom.dcmread(p).ClinicalTrialSponsorName for p in second.rglob("*.dcm")}
+    assert updated == {"Onco Pharma"}
+    # Into a new store the same file sets the trial up, and every file says so.
+    fresh = ["--store", str(tmp_path / "other-vault" / "vault.sqlite")]
+    out = tmp_path / "third"
+    assert (
+        main(["run", str(corpus.root), str(out), *argv, *fresh, "--trial-config", str(config)]) == 0
+    )
+    written = [pydicom.dcmread(p) for p in out.rglob("*.dcm")]
+    assert written
+    assert {(d.ClinicalTrialSponsorName, d.ClinicalTrialSiteName) for d in written} == {
+        ("Onco Pharma", "Toronto")
+    }

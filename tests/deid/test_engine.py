@@ -35,6 +35,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from deid.contract.limits import MAX_ORIGINAL_LENGTH
+from deid.contract.store import Enrollment
 from deid.corpus import CorpusFile, CorpusManifest, generate_corpus
 from deid.dates import format_da, parse_da, shift_da
 from deid.engine import Engine, EngineSettings, PayloadPolicy
@@ -44,7 +46,6 @@ from deid.profiles.recipe import parse_recipe
 from deid.profiles.reviewer import rule_fingerprint
 from deid.profiles.trial import trial_recipe
 from deid.store.memory import MemoryStore
-from deid.store.protocol import MAX_ORIGINAL_LENGTH, Enrollment
 from vault.config import Settings
 from vault.runtime import Limits
 
@@ -346,7 +347,7 @@ def test_accepted_encapsulated_documents_are_kept(tmp_path):
 
 
 def test_anonymize_mode_is_marked(tmp_path):
-    from vault.trial_config import TrialConfig
+    from deid.contract.trial_config import TrialConfig
 
     anonymizing = MemoryStore(TrialConfig(key="TEACH"), "S01", anonymized=True)
     the_engine = Engine(build_rules((), recipe=trial_recipe()), anonymizing)

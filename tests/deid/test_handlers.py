@@ -21,6 +21,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from deid.actions import Action, Code
+from deid.contract.store import Enrollment
 from deid.dates import parse_da, shift_da
 from deid.engine import EngineSettings
 from deid.handlers import NotApplicableError, handler_for
@@ -31,7 +32,6 @@ from deid.handlers.pixels import PixelMask
 from deid.outcome import Deidentified, Quarantined, QuarantineError, QuarantineReason
 from deid.profiles.recipe import parse_recipe
 from deid.profiles.reviewer import rule_fingerprint
-from deid.store.protocol import Enrollment
 from deid.walk import visits
 
 MODIFIED_DATES = ("retain-long-modified-dates",)

@@ -2,11 +2,12 @@ import threading
 
 import pytest
 
+from deid.contract.store import MappingStore, PseudonymRequest
+from deid.contract.subject_ids import SubjectIdTemplate
+from deid.contract.trial_config import TrialConfig
 from deid.pseudo import get_class
-from deid.store import MappingStore, PseudonymRequest, resolve_pseudonyms
 from deid.store.memory import MemoryStore, StoreClosedError
-from vault.subject_ids import SubjectIdTemplate
-from vault.trial_config import TrialConfig
+from deid.store.resolve import resolve_pseudonyms
 
 
 def make_store(**settings: object) -> MemoryStore:

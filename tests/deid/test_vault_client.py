@@ -7,12 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deid.vault_client import (
-    VaultClientError,
-    VaultConnection,
-    VaultUnavailableError,
-    read_token_file,
-)
+from deid.contract.errors import VaultClientError, VaultUnavailableError
+from deid.vault_client import VaultConnection, read_token_file
 
 
 def _token_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vault.trial_config import TrialConfig, load_trial_config
+from deid.contract.trial_config import TrialConfig, TrialConfigError, load_trial_config
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGE = DOCS / "trial-config.md"
@@ -59,10 +59,10 @@ def test_the_toml_and_json_examples_say_the_same() -> None:
     assert json.loads(EXAMPLES[0].read_text(encoding="utf-8"))["key"] == toml.key
 
 
-def test_a_setting_below_the_sites_table_is_read_as_a_site(tmp_path: Path) -> None:
-    """The pitfall the page warns about is real (so the warning stays true)."""
+def test_a_setting_below_the_sites_table_is_refused(tmp_path: Path) -> None:
+    """The pitfall the page warns about (a setting below [sites] read as a site, the
+    sponsor left at its placeholder) is refused, naming the key."""
     misplaced = tmp_path / "trial.toml"
     misplaced.write_text('[sites]\n"07" = "Toronto"\nsponsor_name = "Northwind"\n')
-    config = load_trial_config(misplaced, key="ONCO-42")
-    assert config.sponsor_name == "UNSPECIFIED SPONSOR"
-    assert config.sites["sponsor_name"] == "Northwind"
+    with pytest.raises(TrialConfigError, match="'sponsor_name' is a setting, not a site ID"):
+        load_trial_config(misplaced, key="ONCO-42")

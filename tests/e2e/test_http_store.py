@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from deid.cli import main
+from deid.contract.errors import VaultRefusedError
+from deid.contract.store import PseudonymRequest
 from deid.corpus import CorpusManifest
 from deid.store.http import MAX_BATCH_ITEMS, HttpStore, VaultTarget
-from deid.store.protocol import PseudonymRequest
-from deid.vault_client import VaultConnection, VaultRefusedError
+from deid.vault_client import VaultConnection
 from tests.e2e.deployment import TRIAL, Deployment, deployment
 from vault.api.schemas import MAX_ITEMS
 

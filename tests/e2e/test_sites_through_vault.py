@@ -18,8 +18,8 @@ import pydicom
 import pytest
 from sqlalchemy import func, select
 
-from deid.batch import REPORT_NAME
 from deid.corpus import CorpusManifest, generate_corpus
+from deid.run.batch import REPORT_NAME
 from tests.deid.batch_support import inputs_with_records, plain_bytes, read_report
 from tests.e2e.deployment import (
     TRIAL,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from deid.cli import main
+from deid.contract.errors import VaultClientError
 from deid.corpus import CorpusManifest
 from deid.store.http import VaultTarget
-from deid.vault_client import VaultClientError
 from tests.e2e.deployment import TRIAL, Deployment, deployment
 from tests.vault.certificates import self_signed_certificate
 

@@ -19,8 +19,8 @@ import httpx
 import pydicom
 import pytest
 
-from deid.batch import REPORT_NAME
 from deid.corpus import CorpusManifest, generate_corpus
+from deid.run.batch import REPORT_NAME
 from deid.writing import TEMP_PREFIX
 from tests.deid.batch_support import read_report
 from tests.e2e.deployment import TRIAL, Deployment, deid_command, deployment, start_deid
@@ -32,13 +32,15 @@ SITE = "S01"
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusManifest:
-    """Four patients, two studies of two CT series each, with an SR and a KOS: 64 files."""
+    """Four patients, two studies of two CT series each, with an SR and a KOS: 496 files,
+    enough for chunks of the full size (a worker asks for its next chunks while the
+    first are synced: with few chunks, it would be done before the vault stops)."""
     return generate_corpus(
         tmp_path_factory.mktemp("corpus") / "site",
         patients=4,
         studies_per_patient=2,
         series_per_study=2,
-        instances_per_series=3,
+        instances_per_series=30,
         rows=16,
         cols=16,
         seed=23,

@@ -9,8 +9,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from deid.cli import main
+from deid.contract.errors import ExitStatus
 from deid.reidentify.http import HttpReidentificationClient
-from deid.reidentify.job import EXIT_USAGE, EXIT_VAULT, REPORT_NAME, ReidentifyJob, reidentify
+from deid.reidentify.job import REPORT_NAME, ReidentifyJob, reidentify
 from deid.vault_client import VaultConnection
 from deid.writing import TEMP_PREFIX
 from tests.reidentify.world import JUSTIFICATION
@@ -69,7 +70,7 @@ def test_unusable_command_lines_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: int, extra: list[str], message: str
 ) -> None:
     (tmp_path / "in").mkdir()
-    assert main(_args(tmp_path, _token(tmp_path, mode), *extra)) == EXIT_USAGE
+    assert main(_args(tmp_path, _token(tmp_path, mode), *extra)) == ExitStatus.USAGE
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -78,7 +79,7 @@ def test_output_inside_input_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
     (tmp_path / "in").mkdir()
     argv = _args(tmp_path, _token(tmp_path))
     argv[2] = str(tmp_path / "in" / "restored")
-    assert main(argv) == EXIT_USAGE
+    assert main(argv) == ExitStatus.USAGE
     assert "overlap" in capsys.readouterr().err
 
 
@@ -101,7 +102,7 @@ def test_an_unreachable_vault_stops_the_job_and_writes_nothing(tmp_path: Path) -
     job = ReidentifyJob(source, tmp_path / "out", "ONCO-42", "clinical_care", JUSTIFICATION)
     lines: list[str] = []
     result = reidentify(job, HttpReidentificationClient(connection), say=lines.append)
-    assert result.exit_status == EXIT_VAULT
+    assert result.exit_status == ExitStatus.STORE
     assert result.stopped and "unavailable" in result.stopped
     assert "deid requests list" in result.stopped
     assert [f.status for f in result.files] == ["not-written"]

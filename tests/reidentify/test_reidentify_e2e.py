@@ -14,9 +14,10 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from deid.contract.errors import ExitStatus, VaultRefusedError
 from deid.reidentify.http import HttpReidentificationClient
-from deid.reidentify.job import EXIT_INCOMPLETE, EXIT_OK, EXIT_PENDING, EXIT_VAULT, REPORT_NAME
-from deid.vault_client import VaultConnection, VaultRefusedError
+from deid.reidentify.job import REPORT_NAME
+from deid.vault_client import VaultConnection
 from tests.reidentify.world import (
     TRIAL,
     World,
@@ -43,7 +44,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def _approve_all(world: World, ids: dict[str, int], who: str = "abe") -> None:
     for request_id in ids.values():
-        assert world.requests(who, "approve", str(request_id), "--comment", "checked") == EXIT_OK
+        assert (
+            world.requests(who, "approve", str(request_id), "--comment", "checked") == ExitStatus.OK
+        )
 
 
 def _grants(ids: dict[str, int]) -> list[str]:
@@ -72,7 +75,7 @@ def test_subset_pending_then_approved_is_restored(
     before = tree_digest(world.deidentified)
     subject_args = [a for s in chosen for a in ("--subject", s)]
 
-    assert world.reidentify("rita", world.deidentified, output, *subject_args) == EXIT_PENDING
+    assert world.reidentify("rita", world.deidentified, output, *subject_args) == ExitStatus.PENDING
     ids = request_ids(output / REPORT_NAME)
     assert sorted(ids) == chosen
     text = capsys.readouterr().out
@@ -126,7 +129,7 @@ def test_a_used_grant_is_refused(world: World, tmp_path: Path) -> None:
     status = world.reidentify(
         "rita", world.deidentified, again, "--subject", subject, *_grants(ids)
     )
-    assert status == EXIT_INCOMPLETE
+    assert status == ExitStatus.PROBLEMS
     report = json.loads((again / REPORT_NAME).read_text(encoding="utf-8"))
     assert report["summary"]["written"] == 0
     assert all("already used" in f["reason"] for f in report["files"] if f["status"] != "skipped")
@@ -148,23 +151,23 @@ def test_own_request_cannot_be_approved_and_a_denied_one_is_not_released(
     assert world.reidentify("carol", world.deidentified, output, "--subject", subject) == 4
     (request_id,) = request_ids(output / REPORT_NAME).values()
     capsys.readouterr()
-    assert world.requests("carol", "approve", str(request_id)) == EXIT_VAULT
+    assert world.requests("carol", "approve", str(request_id)) == ExitStatus.STORE
     assert "your own request" in capsys.readouterr().err
-    assert world.requests("abe", "show", str(request_id)) == EXIT_OK
+    assert world.requests("abe", "show", str(request_id)) == ExitStatus.OK
     shown = capsys.readouterr().out
     assert "pending" in shown and subject in shown and "carol" in shown
-    assert world.requests("abe", "deny", str(request_id), "--comment", "no case") == EXIT_OK
-    assert world.requests("abe", "list", "--status", "denied") == EXIT_OK
+    assert world.requests("abe", "deny", str(request_id), "--comment", "no case") == ExitStatus.OK
+    assert world.requests("abe", "list", "--status", "denied") == ExitStatus.OK
     assert str(request_id) in capsys.readouterr().out
     status = world.reidentify(
         "carol", world.deidentified, output, "--subject", subject, "--grant", str(request_id)
     )
-    assert status == EXIT_INCOMPLETE
+    assert status == ExitStatus.PROBLEMS
     assert not list(output.rglob("*.dcm"))
     report = json.loads((output / REPORT_NAME).read_text(encoding="utf-8"))
     assert any("denied" in (f.get("reason") or "") for f in report["files"])
     # A requester who is no approver cannot decide at all.
-    assert world.requests("rita", "approve", str(request_id)) == EXIT_VAULT
+    assert world.requests("rita", "approve", str(request_id)) == ExitStatus.STORE
 
 
 def _derived_kos(world: World, subject: str) -> tuple[Dataset, list[str]]:
@@ -216,11 +219,11 @@ def test_a_new_object_referencing_deidentified_images_gets_its_references_restor
     source.mkdir()
     kos.save_as(source / "kos.dcm", enforce_file_format=True)
     output = tmp_path / "restored"
-    assert world.reidentify("rita", source, output) == EXIT_PENDING
+    assert world.reidentify("rita", source, output) == ExitStatus.PENDING
     ids = request_ids(output / REPORT_NAME)
     assert list(ids) == [subject]
     _approve_all(world, ids)
-    assert world.reidentify("rita", source, output, *_grants(ids)) == EXIT_OK
+    assert world.reidentify("rita", source, output, *_grants(ids)) == ExitStatus.OK
 
     restored = dcmread(output / "kos.dcm")
     originals = {
@@ -251,7 +254,7 @@ def test_a_new_object_referencing_deidentified_images_gets_its_references_restor
 
 def test_the_audit_log_holds_every_request_and_verifies(world: World, tmp_path: Path) -> None:
     output = tmp_path / "out"
-    assert world.reidentify("rita", world.deidentified, output) == EXIT_PENDING
+    assert world.reidentify("rita", world.deidentified, output) == ExitStatus.PENDING
     ids = request_ids(output / REPORT_NAME)
     assert sorted(ids) == world.subjects  # one request per subject
     audited = _audited_requests(world)

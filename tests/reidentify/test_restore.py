@@ -10,8 +10,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian
 
+from deid.contract.reidentification import Pseudonym, SubjectRelease
 from deid.dicomfile import write_dataset
-from deid.reidentify.client import Pseudonym, SubjectRelease
 from deid.reidentify.restore import RestoreError, identity_from_key, restore_dataset
 from deid.reidentify.scan import name_kind, pseudonyms_of, text_kinds
 from deid.uids import IMPLEMENTATION_CLASS_UID

@@ -6,11 +6,11 @@ import secrets
 
 from sqlalchemy import select
 
+from deid.contract.trial_config import TrialConfig
 from vault.authz import Binding, Caller
 from vault.models import Principal, Role, RoleBinding, Site, Trial
 from vault.runtime import VaultRuntime
 from vault.services import trials as trial_service
-from vault.trial_config import TrialConfig
 
 
 def unique(prefix: str) -> str:

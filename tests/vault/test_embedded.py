@@ -5,11 +5,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from deid.store.cache import CachingStore
-from deid.store.protocol import MappingStore, PseudonymRequest, resolve_pseudonyms
+from deid.contract.store import MappingStore, PseudonymRequest
+from deid.contract.trial_config import TrialConfig, TrialSettingsDifferError
+from deid.store.cache import StoreMemory
+from deid.store.resolve import resolve_pseudonyms
 from vault.embedded import open_embedded_store
 from vault.models import Mapping, Subject
-from vault.trial_config import TrialConfig
 
 ORIGINALS = [f"1.2.840.99.{i}" for i in range(60)]
 PATIENTS = [f"MRN{i:03d}" for i in range(12)]
@@ -85,6 +86,35 @@ def test_the_embedded_store_is_a_mapping_store(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def test_a_configuration_that_disagrees_with_the_existing_trial_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A trial configuration only sets up a new trial; for an existing one it must agree,
+    or the run would write other settings than it was given, silently."""
+    store_path = tmp_path / "store.db"
+    open_embedded_store(store_path, "T", "S01").close()  # created with the defaults
+    wanted = TrialConfig.model_validate(
+        {"key": "T", "sponsor_name": "Onco Pharma", "sites": {"S01": "Toronto"}}
+    )
+    with pytest.raises(TrialSettingsDifferError, match="deid-vault trial update T") as refused:
+        open_embedded_store(store_path, "T", "S01", trial_config=wanted)
+    assert refused.value.differences == (
+        "sponsor_name (the store has 'UNSPECIFIED SPONSOR', the file 'Onco Pharma')",
+        "sites.S01 (the store has 'S01', the file 'Toronto')",
+    )
+    assert str(tmp_path / "keys") in str(refused.value)
+    # What agrees, or names a site the trial does not have yet, opens the store.
+    agreeing = TrialConfig.model_validate({"key": "T", "sites": {"S02": "Lyon"}})
+    store = open_embedded_store(store_path, "T", "S02", trial_config=agreeing)
+    try:
+        assert (store.trial_info().sponsor_name, store.trial_info().site_name) == (
+            "UNSPECIFIED SPONSOR",
+            "Lyon",
+        )
+    finally:
+        store.close()
+
+
 def test_a_configuration_for_another_trial_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not 'B'"):
         open_embedded_store(tmp_path / "s.db", "B", "S01", trial_config=TrialConfig(key="A"))
@@ -135,27 +165,32 @@ class _CountingStore:
         self.inner.close()
 
 
-def test_caching_store_answers_repeats_from_memory(tmp_path: Path) -> None:
+def test_the_engines_memory_answers_repeats_without_the_store(tmp_path: Path) -> None:
     counting = _CountingStore(open_embedded_store(tmp_path / "c.db", "T", "S01"))
-    store = CachingStore(counting, max_entries=3)
+    memory = StoreMemory(max_entries=3)
+    proposals = iter(f"2.25.{n}" for n in range(1, 100))
+
+    def propose(kind: str) -> str:
+        return next(proposals)
+
     try:
-        assert isinstance(store, MappingStore)
-        first = store.enroll("MRN")
+        first = memory.enroll(counting, "MRN")
         assert first.created
-        again = store.enroll("MRN")
+        again = memory.enroll(counting, "MRN")
         assert again.subject_id == first.subject_id and not again.created
         assert counting.enrollments == 1
-        items = [PseudonymRequest("UID", "1.1", "2.25.1"), PseudonymRequest("UID", "1.2", "2.25.2")]
-        assert store.get_or_create(items) == ["2.25.1", "2.25.2"]
-        mixed = [PseudonymRequest("UID", "1.2", "x"), PseudonymRequest("UID", "1.3", "2.25.3")]
-        assert store.get_or_create(mixed) == ["2.25.2", "2.25.3"]
+        wanted = [("UID", "1.1"), ("UID", "1.2")]
+        assert memory.resolve(counting, wanted, propose) == {
+            ("UID", "1.1"): "2.25.1",
+            ("UID", "1.2"): "2.25.2",
+        }
+        mixed = memory.resolve(counting, [("UID", "1.2"), ("UID", "1.3")], propose)
+        assert mixed == {("UID", "1.2"): "2.25.2", ("UID", "1.3"): "2.25.3"}
         assert counting.batches == [2, 1]  # only the unknown original went to the store
-        store.get_or_create([PseudonymRequest("UID", "1.4", "2.25.4")])
-        # Bounded: the oldest entry was evicted and is asked for again, same answer.
-        assert store.get_or_create([PseudonymRequest("UID", "1.1", "other")]) == ["2.25.1"]
+        memory.resolve(counting, [("UID", "1.4")], propose)
+        # Bounded: the oldest entry was forgotten and is asked for again, same answer.
+        assert memory.resolve(counting, [("UID", "1.1")], propose) == {("UID", "1.1"): "2.25.1"}
         assert counting.batches[-1] == 1
-        # A refused proposal is not cached.
-        assert store.get_or_create([PseudonymRequest("UID", "1.9", "2.25.1")]) == [None]
-        assert store.trial_info().trial == "T"
+        assert len(memory) == 3
     finally:
-        store.close()
+        counting.close()

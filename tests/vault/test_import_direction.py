@@ -20,7 +20,7 @@ LAYERS = (
     {"vault.services"},
     {"vault.authz", "vault.runtime", "vault.audit", "vault.errors", "vault.config"},
     {"vault.repositories"},
-    {"vault.models", "vault.crypto", "vault.db", "vault.trial_config", "vault.subject_ids"},
+    {"vault.models", "vault.crypto", "vault.db"},
 )
 """DESIGN's layers below the front doors (api, console, cli, transfer, the embedded store,
 and any part not named here), top to bottom: rules, their cross-cutting helpers, SQL, and

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from deid.store.protocol import PseudonymRequest
+from deid.contract.store import PseudonymRequest
 from tests.vault import factories
 from tests.vault.databases import database_url, make_settings
 from vault.crypto import (

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from deid.store.protocol import PseudonymRequest
+from deid.contract.store import PseudonymRequest
+from deid.contract.subject_ids import SubjectIdTemplate
 from tests.vault import factories
 from tests.vault.databases import make_settings
 from vault.authz import Binding
@@ -14,7 +15,6 @@ from vault.models import Mapping, Role, Subject, Trial
 from vault.runtime import VaultRuntime
 from vault.services import mappings as service
 from vault.services import trials as trial_service
-from vault.subject_ids import SubjectIdTemplate
 
 
 def _get_or_create(runtime, caller, trial, items, site="S01"):

@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from deid.reidentify.embedded import EmbeddedReidentificationClient, principal_caller
-from deid.reidentify.job import (
-    EXIT_OK,
-    EXIT_PENDING,
-    ReidentifyJob,
-    reidentify,
-)
-from deid.vault_client import VaultRefusedError
+from deid.contract.errors import ExitStatus, VaultRefusedError
+from deid.reidentify.job import ReidentifyJob, reidentify
 from tests.reidentify.world import assert_restored, deidentify_in_process
 from tests.vault import factories
 from vault.authz import Binding
+from vault.embedded_reidentification import EmbeddedReidentificationClient, principal_caller
 from vault.models import Role
 from vault.runtime import VaultRuntime
 
@@ -40,7 +35,7 @@ def test_one_subject_back_with_approval(runtime: VaultRuntime, tmp_path: Path) -
     )
     lines: list[str] = []
     first = reidentify(job, as_requester, say=lines.append)
-    assert first.exit_status == EXIT_PENDING
+    assert first.exit_status == ExitStatus.PENDING
     (outcome,) = first.subjects
     assert outcome.status == "pending"
     (request_id,) = outcome.pending_ids()
@@ -54,7 +49,7 @@ def test_one_subject_back_with_approval(runtime: VaultRuntime, tmp_path: Path) -
         grants=(request_id,), subjects=(subject,),
     )  # fmt: skip
     second = reidentify(granted, as_requester, say=lines.append)
-    assert second.exit_status == EXIT_OK
+    assert second.exit_status == ExitStatus.OK
     restored = 0
     for relative, (original, subject_id) in originals.items():
         if subject_id != subject:
@@ -94,12 +89,12 @@ def test_a_subject_with_more_pseudonyms_than_one_request_takes_gets_several(
         approver.approve(trial.key, request_id)
     partly = replace(job, grants=tuple(ids))
     second = reidentify(partly, as_requester, say=lambda line: None)
-    assert second.exit_status == EXIT_PENDING  # one part still waits: nothing written...
+    assert second.exit_status == ExitStatus.PENDING  # one part still waits: nothing written...
     assert not [f for f in second.files if f.status == "written"]
     assert all(approver.get(trial.key, i).status == "approved" for i in ids[:-1])  # ...or spent
     approver.approve(trial.key, ids[-1])
     done = reidentify(partly, as_requester, say=lambda line: None)
-    assert done.exit_status == EXIT_OK
+    assert done.exit_status == ExitStatus.OK
     assert all(approver.get(trial.key, i).status == "released" for i in ids)
     for relative, (original, subject_id) in originals.items():
         if subject_id == subject:

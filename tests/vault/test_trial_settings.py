@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from deid.store.protocol import PseudonymRequest
+from deid.contract.store import PseudonymRequest
+from deid.contract.subject_ids import DEFAULT_TEMPLATE
 from tests.vault import factories
 from tests.vault.api_world import World, make_world
 from vault.authz import Binding, Caller
@@ -16,7 +17,6 @@ from vault.runtime import VaultRuntime
 from vault.services import mappings as mapping_service
 from vault.services import trials as trial_service
 from vault.services.trials import FIXED_ONCE_IN_USE, TrialChange
-from vault.subject_ids import DEFAULT_TEMPLATE
 
 
 def _change(runtime: VaultRuntime, caller: Caller, trial: str, **changes: Any) -> TrialChange:

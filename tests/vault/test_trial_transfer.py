@@ -19,8 +19,9 @@ import pytest
 from sqlalchemy import func, select
 
 from deid.cli import main as deid_main
+from deid.contract.store import PseudonymRequest
+from deid.contract.subject_ids import DEFAULT_TEMPLATE, SubjectIdTemplate
 from deid.corpus import CorpusManifest, generate_corpus
-from deid.store.protocol import PseudonymRequest
 from tests.vault.databases import database_url, make_settings
 from tests.vault.factories import caller
 from vault.audit import verify_chain
@@ -34,7 +35,6 @@ from vault.services import mappings as mapping_service
 from vault.services import reidentification as reid_service
 from vault.services.common import trial_cipher
 from vault.services.reidentification import PseudonymRef
-from vault.subject_ids import DEFAULT_TEMPLATE, SubjectIdTemplate
 from vault.transfer.bundle import MAGIC
 from vault.transfer.keys import load_transfer_public_key
 from vault.transfer.operations import export_bundle

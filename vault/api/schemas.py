@@ -7,13 +7,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from deid.contract.limits import MAX_BATCH_ITEMS, MAX_ORIGINAL_LENGTH
+from deid.contract.trial_config import ReidentificationPolicy
 from vault.models import Purpose, Role
-from vault.trial_config import ReidentificationPolicy
 
 Kind = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,31}$")]
-Value = Annotated[str, StringConstraints(min_length=1, max_length=10240)]
+Value = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ORIGINAL_LENGTH)]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-MAX_ITEMS = 5000
+MAX_ITEMS = MAX_BATCH_ITEMS
 
 
 class Strict(BaseModel):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from sqlalchemy.orm import Session
 
-from deid.store.protocol import PseudonymRequest
+from deid.contract.store import PseudonymRequest
+from deid.contract.trial_config import TrialConfig
 from vault.api.deps import CallerDep
 from vault.api.schemas import (
     ClosedTrialOut,
@@ -29,7 +30,6 @@ from vault.errors import InvalidInputError
 from vault.models import Trial
 from vault.services import mappings as mapping_service
 from vault.services import trials as trial_service
-from vault.trial_config import TrialConfig
 
 router = APIRouter(prefix="/v1/trials", tags=["trials"])
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+from deid.contract.subject_ids import SubjectIdTemplateError
+from deid.contract.trial_config import TrialConfigError
 from vault.cli.errors import CliError, DatabaseUnreachableError, InterruptedByOperatorError
 from vault.crypto import KeyFileError
 from vault.db import DatabaseNotMigratedError
 from vault.errors import VaultError
-from vault.subject_ids import SubjectIdTemplateError
-from vault.trial_config import TrialConfigError
 
 
 def _settings_problems(exc: ValidationError) -> str:

@@ -8,12 +8,12 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
+from deid.contract.trial_config import TrialConfig, TrialConfigError, load_trial_config
 from vault.authz import cli_caller
 from vault.cli import context
 from vault.cli.errors import EXIT_CHECK_FAILED, EXIT_OK, CliError
 from vault.cli.output import moment, show
 from vault.services import trials as trial_service
-from vault.trial_config import TrialConfig, TrialConfigError, load_trial_config
 
 
 def create(args: argparse.Namespace, out: TextIO) -> int:

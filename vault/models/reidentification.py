@@ -22,17 +22,6 @@ class RequestStatus(StrEnum):
     EXPIRED = "expired"
 
 
-class Purpose(StrEnum):
-    """Why re-identification may be asked for (a fixed list)."""
-
-    CLINICAL_CARE = "clinical_care"
-    INCIDENTAL_FINDING = "incidental_finding"
-    SAFETY_REPORTING = "safety_reporting"
-    DATA_CORRECTION = "data_correction"
-    WITHDRAWAL_OF_CONSENT = "withdrawal_of_consent"
-    LEGAL_OBLIGATION = "legal_obligation"
-
-
 class ReidentificationRequest(Base):
     """A request to take pseudonyms or subject IDs back to originals; its grant once approved."""
 

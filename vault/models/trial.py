@@ -31,7 +31,7 @@ class Trial(Base):
     protocol_id: Mapped[str] = mapped_column(String(64))
     protocol_name: Mapped[str] = mapped_column(String(64))
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
-    """The trial's :class:`vault.trial_config.TrialConfig` (without its sites)."""
+    """The trial's :class:`deid.contract.trial_config.TrialConfig` (without its sites)."""
     index_salt: Mapped[bytes | None] = mapped_column(LargeBinary(64))
     """Random per-trial salt of the blind-index key; None once crypto-shredded."""
     status: Mapped[str] = mapped_column(String(16), default=TrialStatus.OPEN.value)

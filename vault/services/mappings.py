@@ -16,8 +16,9 @@ from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
-from deid.pseudo import PSEUDO_CLASSES
-from deid.store.protocol import Enrollment, PseudonymRequest
+from deid.contract.kinds import is_identifying
+from deid.contract.store import Enrollment, PseudonymRequest
+from deid.contract.subject_ids import SubjectIdTemplate
 from vault.authz import Caller, require_site_uploader
 from vault.crypto import Sealed, TrialCipher
 from vault.errors import ConflictError, InvalidInputError, NotFoundError
@@ -28,23 +29,12 @@ from vault.repositories.trials import SiteRow, TrialRow
 from vault.runtime import VaultRuntime
 from vault.services.common import require_open, trial_cipher, upload_scope
 from vault.services.trials import trial_config
-from vault.subject_ids import SubjectIdTemplate
 
 PATIENT_KIND = "PATIENT"
 """The blind-index namespace of patient keys (subjects, not mappings)."""
 KIND_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 MAX_SUBJECT_ID_ATTEMPTS = 20
 MAX_KEY_VERSION_ATTEMPTS = 3
-
-
-def is_identifying(kind: str) -> bool:
-    """Whether two originals of ``kind`` must never share a pseudonym.
-
-    PSEUDO classes say so themselves; UIDs are identifying; kinds the vault does
-    not know are treated as identifying, the safe side.
-    """
-    pseudo = PSEUDO_CLASSES.get(kind)
-    return pseudo.identifying if pseudo is not None else True
 
 
 def _check_kind(kind: str) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from deid.store.protocol import TrialInfo
+from deid.contract.store import TrialInfo
+from deid.contract.trial_config import SITE_ID_PATTERN, TrialConfig
 from vault.audit import Outcome
 from vault.authz import Caller, can_see_trial, require_admin, require_trial_role
 from vault.errors import ConflictError, GoneError, InvalidInputError, NotFoundError
@@ -19,7 +20,6 @@ from vault.repositories import mappings as mappings_repo
 from vault.repositories import trials as trials_repo
 from vault.runtime import VaultRuntime
 from vault.services.common import AnyTrial, record, upload_scope
-from vault.trial_config import SITE_ID_PATTERN, TrialConfig
 
 
 def trial_config(trial: AnyTrial) -> TrialConfig:

@@ -21,6 +21,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from deid.contract.limits import MAX_ORIGINAL_LENGTH
+from deid.contract.subject_ids import MAX_SUBJECT_ID_LENGTH
+from deid.contract.trial_config import TRIAL_KEY_PATTERN, TrialConfig
 from vault import __version__
 from vault.audit import Outcome
 from vault.authz import Caller, require_admin
@@ -33,9 +36,7 @@ from vault.runtime import VaultRuntime
 from vault.services.common import record, trial_cipher
 from vault.services.mappings import KIND_PATTERN, PATIENT_KIND
 from vault.services.trials import get_trial, list_sites, new_trial, trial_config
-from vault.subject_ids import MAX_SUBJECT_ID_LENGTH
 from vault.transfer.bundle import BundleError, BundleReader, BundleWriter
-from vault.trial_config import TRIAL_KEY_PATTERN, TrialConfig
 
 PAGE = 500
 """Rows read per query on export and inserted per statement on import."""
@@ -170,7 +171,9 @@ def record_export(
     )
 
 
-def _text(item: dict[str, Any], field: str, what: str, max_length: int = 10240) -> str:
+def _text(
+    item: dict[str, Any], field: str, what: str, max_length: int = MAX_ORIGINAL_LENGTH
+) -> str:
     value = item.get(field)
     if not isinstance(value, str) or not 0 < len(value) <= max_length:
         raise BundleError(f"a {what} record of the bundle has no valid {field!r}")

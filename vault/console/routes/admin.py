@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from deid.contract.trial_config import ReidentificationPolicy, TrialConfig
 from vault.authz import require_admin
 from vault.console import accounts, forms
 from vault.console.web import FormPageDep, Page, PageDep
@@ -21,7 +22,6 @@ from vault.models import Role
 from vault.services import principals as principal_service
 from vault.services import trials as trial_service
 from vault.services.principals import RoleSpec
-from vault.trial_config import ReidentificationPolicy, TrialConfig
 
 router = APIRouter(prefix="/admin")
 Short = Annotated[str, Form(max_length=256)]

@@ -18,15 +18,9 @@ store of ``--anonymize`` (consistent within one run, nothing kept).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-
-MAX_ORIGINAL_LENGTH = 10240
-"""The longest patient key or original a vault takes by default (its
-``VAULT_MAX_VALUE_LENGTH``). The engine quarantines a file holding a longer one
-(no valid DICOM value comes near) instead of letting the store refuse the whole
-chunk, which would stop the run at every rerun."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,51 +75,10 @@ class MappingStore(Protocol):
 
         An existing mapping wins over the proposal. ``None`` means the proposal was
         refused because it is already another original's pseudonym of that kind;
-        the caller proposes again (see :func:`resolve_pseudonyms`).
+        the caller proposes again (:func:`deid.store.resolve.resolve_pseudonyms`).
         """
         ...
 
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
         ...
-
-
-class PseudonymCollisionError(RuntimeError):
-    """Fresh proposals kept colliding: the pseudonym space of a kind is exhausted."""
-
-
-def resolve_pseudonyms(
-    store: MappingStore,
-    wanted: Sequence[tuple[str, str]],
-    propose: Callable[[str], str],
-    max_rounds: int = 8,
-) -> dict[tuple[str, str], str]:
-    """Map every ``(kind, original)`` to its pseudonym, re-proposing on collisions.
-
-    ``propose(kind)`` returns a new random candidate for that kind. The first round
-    sends every item in one batch; later rounds resend only the refused ones.
-    """
-    pending = list(dict.fromkeys(wanted))
-    resolved: dict[tuple[str, str], str] = {}
-    for _ in range(max_rounds):
-        if not pending:
-            return resolved
-        requests = [PseudonymRequest(kind, original, propose(kind)) for kind, original in pending]
-        answers = store.get_or_create(requests)
-        if len(answers) != len(requests):
-            raise RuntimeError(
-                f"mapping store answered {len(answers)} items for {len(requests)} requested"
-            )
-        refused: list[tuple[str, str]] = []
-        for key, answer in zip(pending, answers, strict=True):
-            if answer is None:
-                refused.append(key)
-            else:
-                resolved[key] = answer
-        pending = refused
-    if pending:
-        kinds = sorted({kind for kind, _ in pending})
-        raise PseudonymCollisionError(
-            f"no free pseudonym found after {max_rounds} proposals for kinds {kinds}"
-        )
-    return resolved

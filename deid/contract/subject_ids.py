@@ -19,6 +19,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from deid.contract.errors import UsageError
+
 DEFAULT_TEMPLATE = "{site}-{seq:4}{check}"
 MAX_SUBJECT_ID_LENGTH = 64  # PatientID and Clinical Trial Subject ID are LO
 
@@ -108,7 +110,7 @@ _PLACEHOLDER = re.compile(r"\{([a-z]+)(?::([a-z0-9]+))?\}")
 _LITERAL_OK = re.compile(r"^[A-Za-z0-9_\-./ ]*$")
 
 
-class SubjectIdTemplateError(ValueError):
+class SubjectIdTemplateError(UsageError, ValueError):
     """A subject ID template that cannot be used; the message says why."""
 
 

@@ -2,8 +2,9 @@
 
 The vault's own services are called with a given principal, each call in its own
 transaction, exactly as the API would call them: the same rules (four eyes,
-single-use grants, expiry), the same audit records. A refusal becomes the same
-:class:`~deid.vault_client.VaultRefusedError` the HTTP client raises.
+single-use grants, expiry), the same audit records. Answers are the contract's
+shapes (:mod:`deid.contract.reidentification`), and a refusal becomes the same
+:class:`~deid.contract.errors.VaultRefusedError` ``deid``'s HTTP client raises.
 
 There is no authentication here: whoever can open the database and its key files
 can act as any principal. That is right for the demo and for tests; for staff,
@@ -17,14 +18,14 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from deid.reidentify.client import Pseudonym, Release, RequestInfo, SubjectRelease
-from deid.vault_client import VaultRefusedError
-from vault.authz import Binding, Caller
-from vault.errors import NotFoundError, VaultError
-from vault.models import ReidentificationRequest, Role
-from vault.repositories import principals as principals_repo
+from deid.contract.errors import VaultRefusedError
+from deid.contract.reidentification import Pseudonym, Release, RequestInfo, SubjectRelease
+from vault.authz import Caller
+from vault.errors import VaultError
+from vault.models import ReidentificationRequest
 from vault.runtime import VaultRuntime
 from vault.services import reidentification as service
+from vault.services.callers import caller_named
 from vault.services.reidentification import PseudonymRef
 
 T = TypeVar("T")
@@ -33,14 +34,7 @@ T = TypeVar("T")
 def principal_caller(runtime: VaultRuntime, name: str, client_address: str = "local") -> Caller:
     """The caller for the principal called ``name``, with its current roles."""
     with runtime.transaction() as session:
-        principal = principals_repo.get_principal(session, name)
-        if principal is None or principal.built_in:
-            raise NotFoundError(f"principal {name} not found")
-        bindings = tuple(
-            Binding(Role(b.role), b.trial_id, b.site_id)
-            for b, _, _ in principals_repo.bindings_with_names(session, [principal.id])
-        )
-        return Caller(principal.id, principal.name, bindings, client_address)
+        return caller_named(session, name, client_address)
 
 
 def _info(session: Session, trial: str, request: ReidentificationRequest) -> RequestInfo:
@@ -68,7 +62,7 @@ def _info(session: Session, trial: str, request: ReidentificationRequest) -> Req
 
 
 class EmbeddedReidentificationClient:
-    """A :class:`~deid.reidentify.client.ReidentificationClient` acting as ``caller``."""
+    """A :class:`~deid.contract.reidentification.ReidentificationClient` acting as ``caller``."""
 
     def __init__(self, runtime: VaultRuntime, caller: Caller) -> None:
         self._runtime = runtime

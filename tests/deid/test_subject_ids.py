@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from vault.subject_ids import (
+from deid.contract.subject_ids import (
     DEFAULT_TEMPLATE,
     SubjectIdTemplate,
     SubjectIdTemplateError,

@@ -1,4 +1,4 @@
-"""The re-identification flow as ``deid`` sees it, whichever vault answers.
+"""The re-identification flow as both of its clients speak it, whichever vault answers.
 
 A request names pseudonyms (by kind) and subject IDs, with a purpose and a
 justification; the trial's policy approves it at once or leaves it pending for an
@@ -6,9 +6,9 @@ approver who is not the requester. Its requester may *release* an approved grant
 once: that answer is the only place originals appear, and :class:`Release` keeps
 them out of its ``repr``.
 
-Failures are the errors of :mod:`deid.vault_client` for both implementations:
-:class:`~deid.vault_client.VaultRefusedError` (with the vault's status and code)
-and :class:`~deid.vault_client.VaultUnavailableError`.
+Failures are the errors of :mod:`deid.contract.errors` for both implementations:
+:class:`~deid.contract.errors.VaultRefusedError` (with the vault's status and code)
+and :class:`~deid.contract.errors.VaultUnavailableError`.
 """
 
 from __future__ import annotations
@@ -16,16 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-PURPOSES = (
-    "clinical_care",
-    "incidental_finding",
-    "safety_reporting",
-    "data_correction",
-    "withdrawal_of_consent",
-    "legal_obligation",
-)
-"""The purposes the vault accepts (its ``Purpose`` list)."""
 
 
 @dataclass(frozen=True, order=True, slots=True)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vault.subject_ids import DEFAULT_TEMPLATE, SubjectIdTemplate, SubjectIdTemplateError
+from deid.contract.errors import UsageError
+from deid.contract.subject_ids import DEFAULT_TEMPLATE, SubjectIdTemplate, SubjectIdTemplateError
 
 TRIAL_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 SITE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$"
@@ -60,8 +62,14 @@ class TrialConfig(BaseModel):
     @field_validator("sites")
     @classmethod
     def _site_ids_valid(cls, value: dict[str, str]) -> dict[str, str]:
-
         for site_id, name in value.items():
+            if site_id in cls.model_fields:
+                # In TOML, every key after a [sites] header belongs to the sites table:
+                # a setting written below it would otherwise become a site, silently.
+                raise ValueError(
+                    f"{site_id!r} is a setting, not a site ID: in TOML every line after "
+                    "[sites] belongs to the sites table; put the settings above [sites]"
+                )
             if not re.match(SITE_ID_PATTERN, site_id):
                 raise ValueError(f"site ID {site_id!r} must be 1-16 letters, digits, '-' or '_'")
             if not 0 < len(name) <= 64:
@@ -90,8 +98,47 @@ class TrialConfig(BaseModel):
         """The configured name of ``site_id``, or the ID itself."""
         return self.sites.get(site_id, site_id)
 
+    def differences(self, stored: TrialConfig, stored_sites: Mapping[str, str]) -> list[str]:
+        """What this configuration states (the keys its file sets) that a trial with the
+        ``stored`` settings and sites has otherwise, as ``key (the store has X, the file
+        Y)``; empty when they agree. A site the trial does not have yet is no
+        difference (it is added with the configured name)."""
+        found = []
+        for name in sorted(self.model_fields_set - {"key", "sites"}):
+            given, kept = self._effective(name), stored._effective(name)
+            if given != kept:
+                found.append(f"{name} (the store has {kept!r}, the file {given!r})")
+        for site_id, name in sorted(self.sites.items()):
+            kept = stored_sites.get(site_id)
+            if kept is not None and kept != name:
+                found.append(f"sites.{site_id} (the store has {kept!r}, the file {name!r})")
+        return found
 
-class TrialConfigError(ValueError):
+    def _effective(self, name: str) -> object:
+        """The value of setting ``name`` as the trial uses it (protocol ID and name
+        default to the key)."""
+        if name == "protocol_id":
+            return self.effective_protocol_id
+        if name == "protocol_name":
+            return self.effective_protocol_name
+        value = getattr(self, name)
+        return value.value if isinstance(value, StrEnum) else value
+
+
+class TrialSettingsDifferError(UsageError):
+    """A trial configuration that disagrees with the settings of the existing trial; the
+    message names the keys and says how to change the trial instead."""
+
+    def __init__(self, message: str, differences: Sequence[str]) -> None:
+        super().__init__(message)
+        self.differences = tuple(differences)
+
+    def __reduce__(self) -> tuple[type[TrialSettingsDifferError], tuple[str, tuple[str, ...]]]:
+        # Raised in the run's store process, re-raised in the run's.
+        return (type(self), (str(self), self.differences))
+
+
+class TrialConfigError(UsageError, ValueError):
     """A trial configuration file that cannot be used; the message says why."""
 
 
