@@ -14,7 +14,8 @@ Per file, in this order and each once (DESIGN.md's pipeline, after *read*):
    pseudonym in one batch (one batch for several files: :meth:`Engine.prepare`,
    :meth:`Engine.resolve`, :meth:`Engine.finish`). The identifying originals become
    the guard's needles.
-3. **apply**: the handlers write the new values; orphaned private creators go;
+3. **apply**: the handlers write the new values; orphaned private creators go, and
+   so does an instance index (Common Instance Reference) left without references;
    birth dates and ages are capped; the trial attributes and the de-identification
    markers are written, then the recipe's ADDs; the file meta follows the new
    instance and the preamble is zeroed.
@@ -69,6 +70,7 @@ from deid.handlers.dates import AGE, SHIFT, cap_birth_date_of
 from deid.handlers.fixed import convert_text
 from deid.handlers.pixels import PixelMask, apply_masks, masks_for
 from deid.handlers.private import drop_orphan_creators
+from deid.handlers.references import drop_stale_instance_index
 from deid.handlers.text import SCRUB
 from deid.handlers.trial import Markers, MethodCodeItem, TrialWriter, finish_file_meta
 from deid.identifiers import IdentifierKind, Identifiers, kind_of
@@ -507,6 +509,7 @@ class Engine:
                 self._scrub_kept_text(plan.kept_text, state)
             current = None
             drop_orphan_creators(plan.creators)
+            drop_stale_instance_index(dataset)
             cap_birth_date_of(dataset, state)
             if payloads.masks:
                 apply_masks(dataset, payloads.masks)
@@ -561,7 +564,7 @@ def _quiet() -> Iterator[None]:
 def _in_scope(sequences: SequenceRules, scope: _Scope, action: Action, found: Visit) -> Action:
     """The action for an element inside a C or D sequence."""
     if scope is _CLEANED:
-        return sequences.cleaned(action, found.vr)
+        return sequences.cleaned(action, found.tag, found.vr)
     if scope is _DROPPED:
         return sequences.dropped()
     return sequences.in_dummy(action, found.tag, found.vr, scope.dummy_path, scope.keyword)

@@ -15,11 +15,12 @@
   no children, so the condition that asked for it no longer holds). An empty
   sequence stays empty.
 - **C** keeps the sequence and cleans everything in it at every depth: what the
-  rules would keep (except what a selected option keeps) is cleaned instead (text
-  scrubbed of the patient's identifiers and its dates moved, names given
-  pseudonyms, UIDs replaced, dates moved by the patient's offset), unreviewed free
-  text included; what the rules remove, replace or empty still is (a Person
-  Identification Code Sequence inside is still a dummy).
+  rules would keep is cleaned instead (text and code meanings scrubbed of the
+  patient's identifiers and their dates moved, names given pseudonyms, UIDs
+  replaced, dates moved by the patient's offset), unreviewed free text included;
+  what a selected option keeps stays, and so do code strings, coded values and
+  numbers, which hold no free text; what the rules remove, replace or empty still
+  is (a Person Identification Code Sequence inside is still a dummy).
 
 The Types come from :mod:`deid.profiles.iod`. The engine tracks which items sit in
 which kind of sequence and asks :class:`SequenceRules` for the adjusted action.
@@ -49,6 +50,17 @@ Dates). Text, names and binary values the rules keep are replaced."""
 _REPLACING = frozenset({Code.DUMMY, Code.UID, Code.PSEUDO, Code.JITTER, Code.REPLACE})
 _CLEAN_REPLACES_VRS = frozenset({"DA", "DT", "TM", "PN", "UI"})
 _DROP = Action(Code.REMOVE, "an item after the first of a sequence replaced by a dummy (D)")
+_CLEANABLE_VRS = frozenset(
+    {"AE", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT", "UI", "DA", "DT", "TM"}
+    | {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
+)
+"""What cleaning changes: text, names, UIDs, dates, binary values. Code strings and
+numbers are kept as they are (a code string is compared whole, never cut)."""
+_CODES = frozenset(
+    {0x00080100, 0x00080102, 0x00080103, 0x00080119, 0x00080120, 0x00080105, 0x0008010F}
+)
+"""Code Value, Coding Scheme Designator and Version, Long and URN Code Value, Mapping
+Resource, Context Identifier: coded values, kept whole (Code Meaning is cleaned)."""
 
 
 class SequenceRules:
@@ -64,19 +76,18 @@ class SequenceRules:
         """The action for anything in an item beyond the first of a dummy sequence."""
         return _DROP
 
-    def cleaned(self, action: Action, vr: str) -> Action:
+    def cleaned(self, action: Action, tag: int, vr: str) -> Action:
         """The action for an element inside a sequence that an option cleans (C).
 
         What a selected option keeps (a Table E.1-1 row it marks K, such as UIDs
         under Retain UIDs) stays kept.
         """
-        kept_by_option = action.code is Code.KEEP and action.table_code is not None
-        if kept_by_option or (
-            action.code is not Code.KEEP
-            and not (action.unreviewed_text and action.code in (Code.REMOVE, Code.ZERO, Code.DUMMY))
-        ):
+        if action.code is Code.KEEP:
+            if action.table_code is not None or vr not in _CLEANABLE_VRS or tag in _CODES:
+                return action  # kept by an option, a code string, a number, a coded value
+        elif not (action.unreviewed_text and action.code in (Code.REMOVE, Code.ZERO, Code.DUMMY)):
             return action
-        key = (action, vr)
+        key = (action, vr)  # the tag matters only for coded values, kept above
         found = self._cleaned.get(key)
         if found is None:
             found = Action(
