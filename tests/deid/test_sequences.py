@@ -41,7 +41,8 @@ GSPS = "1.2.840.10008.5.1.4.1.1.11.1"
 TRIAL = ("retain-long-modified-dates",)
 STRUCTURED = (*TRIAL, "clean-structured-content")
 SR_TEXT = (
-    "Exam performed 15/01/2020 by Ysolde Quillfeather for Kowalczyk, MRN H1234567; no acute finding."
+    "Exam performed 15/01/2020 by Ysolde Quillfeather for Kowalczyk, MRN H1234567; "
+    "no acute finding."
 )
 ORIGINALS = (
     "15/01/2020",
