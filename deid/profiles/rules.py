@@ -68,7 +68,7 @@ from deid.profiles.safe_private import SafePrivateList, load_safe_private
 from deid.profiles.sequences import SequenceRules
 from deid.profiles.table import ProfileTable, TableRow, is_overlay_group, load_table
 from deid.profiles.tags import tag_vr
-from deid.profiles.trial import TRIAL_RECIPE_SOURCE, PatientNamePolicy, trial_recipe
+from deid.profiles.trial import PatientNamePolicy, trial_recipe
 from deid.profiles.unlisted import UnlistedPolicy
 
 _CACHE_LIMIT = 200_000
@@ -230,8 +230,8 @@ class Rules:
             return self._unlisted.kept(ctx, f"{rule.where}: {rule.text}")
         if (
             profile.code is Code.REMOVE
-            and self.recipes[rule.layer].source == TRIAL_RECIPE_SOURCE
             and rule.directive is Directive.PSEUDO
+            and self.recipes[rule.layer].yields_to_removal
         ):
             return profile  # the trial recipe names people only where a value stays
         return recipe_action(rule, profile)

@@ -21,6 +21,7 @@ from engine_fixtures import (
     engine,
     reread,
     result_bytes,
+    store,
     write_file,
 )
 from iod_validator import error_kinds, iod_errors
@@ -31,9 +32,10 @@ from pydicom.uid import CTImageStorage
 
 from deid.actions import Action, Code, ElementContext
 from deid.dates import parse_da, shift_da
+from deid.engine import Engine
 from deid.handlers.text_dates import move_dates_in_text
 from deid.outcome import Deidentified
-from deid.profiles import build_rules
+from deid.profiles import build_rules, parse_recipe
 
 COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
@@ -307,8 +309,15 @@ def test_the_trial_recipe_names_operators_only_where_the_profile_keeps_a_value(t
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.2"  # RT Dose: Type 2 in the RT Series
     rt = engine(TRIAL).inspect(dcmread(write_file(ds, tmp_path / "rt.dcm")))
     row = next(r for r in rt.rows if r.keyword == "OperatorsName")
-    assert row.action.startswith("PSEUDO FULL_NAME") and "X/Z/D -> Z" not in row.action
+    assert row.action.startswith("PSEUDO FULL_NAME") and "(profile: ZERO)" in row.action
     assert row.result not in (None, "", "Abernethy^Crispian")
+    # A site's own recipe decides instead of the profile (its reviewer accepts a
+    # pseudonym: some IOD needs a value), even where the Type would remove it.
+    site = parse_recipe("FORMAT dicom\n%header\nPSEUDO OperatorsName FULL_NAME\n", "site")
+    ds.SOPClassUID = CTImageStorage
+    mine = build_rules(TRIAL, recipe=site, with_trial_recipe=True)
+    result = reread(Engine(mine, store()).process(write_file(ds, tmp_path / "site.dcm")))
+    assert str(result.OperatorsName) not in ("", "Abernethy^Crispian")
 
 
 def test_graphic_annotations_are_a_dummy_or_cleaned(tmp_path):
