@@ -89,6 +89,10 @@ class IodTypes:
         """True when the tables give the attribute a Type somewhere."""
         return tag in self._attributes
 
+    def tags(self) -> frozenset[int]:
+        """Every attribute given a Type here (those whose action depends on it)."""
+        return frozenset(self._attributes)
+
     def iod_of(self, sop_class_uid: str) -> str | None:
         """The IOD of a SOP class, ``None`` for a class in no table (private, retired)."""
         return self.sop_classes.get(sop_class_uid)
