@@ -5,8 +5,9 @@ one :class:`Action` per element, at any depth, with the reason it was chosen. Th
 engine carries actions out. ``deid inspect`` shows the same actions, so a what-if
 never differs from the real run.
 
-Combined table codes (X/Z, X/D, Z/D, X/Z/D, X/Z/U*) are resolved by the rules;
-the engine only ever sees the single codes below.
+Combined table codes (X/Z, X/D, Z/D, X/Z/D, X/Z/U*) are resolved by the rules, by
+the attribute's Type in the object's IOD; the engine only ever sees the single
+codes below.
 """
 
 from __future__ import annotations
@@ -39,11 +40,13 @@ class Code(Enum):
     ZERO = "Z"
     """Keep the element with a zero-length value."""
     DUMMY = "D"
-    """Replace with a non-empty value valid for the VR (a pseudonym where one fits)."""
+    """Replace with a non-empty value valid for the VR (a pseudonym where one fits); a
+    sequence becomes one minimal dummy item."""
     KEEP = "K"
     """Keep the value; sequences are kept and their items de-identified."""
     CLEAN = "C"
-    """Keep the meaning, remove the identity: shift dates, scrub text, recurse."""
+    """Keep the meaning, remove the identity: shift dates, scrub text; a sequence is
+    kept and everything in it cleaned."""
     UID = "U"
     """Replace with the UID's consistent 2.25 pseudonym from the mapping store."""
     REPLACE = "REPLACE"
@@ -62,15 +65,17 @@ class Action:
 
     code: Code
     origin: str
-    """For people: ``"PS3.15 Basic Profile: X/Z -> Z (Type 2)"``, ``"recipe line 12"``."""
+    """For people: ``"PS3.15 Basic Profile: ... X/Z -> X (Type 3 in IOD ct-image, module
+    general-study)"``, ``"recipe line 12"``."""
     table_code: str | None = None
     """The Table E.1-1 code the attribute had before options and recipe, if listed."""
     value: str | None = None
     pseudo_class: str | None = None
     jitter_days: int | None = None
     unreviewed_text: bool = False
-    """Kept, but a standard attribute outside Table E.1-1 whose VR can carry names or
-    free text and that is not on the reviewed safe list: counted in the run report."""
+    """A standard attribute outside Table E.1-1 whose VR can carry names or free text
+    and that is not on the reviewed list: removed (emptied, given a dummy where the
+    IOD needs it) or, on request, kept with its dates moved; counted in the report."""
 
     def describe(self) -> str:
         """One line for ``deid inspect`` and the reviewer."""

@@ -140,11 +140,19 @@ def _add_rule_arguments(parser: argparse.ArgumentParser, *, recipe: bool = True)
         metavar="FILE",
         help="your own safe-private list, used with --option retain-safe-private",
     )
-    rules.add_argument(
+    unreviewed = rules.add_mutually_exclusive_group()
+    unreviewed.add_argument(
+        "--keep-unreviewed-text",
+        action="store_true",
+        help="keep standard attributes outside PS3.15 that may hold free text and are not "
+        "on the reviewed list (by default they are removed, or emptied where the IOD "
+        "needs them): dates in them move by the patient's offset, and a value naming "
+        "the patient is removed whole",
+    )
+    unreviewed.add_argument(
         "--strict",
         action="store_true",
-        help="remove standard attributes outside PS3.15 that may hold free text and are "
-        "not on the reviewed list, instead of keeping and counting them",
+        help="accepted for older scripts: removing unreviewed free text is now the default",
     )
     rules.add_argument(
         "--patient-name",

@@ -4,15 +4,18 @@ Per file, in this order and each once (DESIGN.md's pipeline, after *read*):
 
 1. **plan**: one :class:`~deid.actions.Action` per element at any depth, the file
    meta included, from the rules, through the one walker (:mod:`deid.walk`);
-   sequences the rules keep are walked into and their items planned element by
-   element. Payloads that cannot be cleaned (encapsulated documents, burned-in
+   sequences the rules keep (K, U), clean (C) or replace with a dummy (D) are
+   walked into and their items planned element by element, what sits inside a C
+   or D sequence adjusted by :class:`~deid.profiles.sequences.SequenceRules`.
+   Payloads that cannot be cleaned (encapsulated documents, burned-in
    annotation) are refused here unless the settings accept them.
 2. **map**: the handlers name every original that needs a pseudonym; the patient
    is enrolled (subject ID, date offset) and the mapping store answers every
    pseudonym in one batch (one batch for several files: :meth:`Engine.prepare`,
    :meth:`Engine.resolve`, :meth:`Engine.finish`). The identifying originals become
    the guard's needles.
-3. **apply**: the handlers write the new values; orphaned private creators go;
+3. **apply**: the handlers write the new values; orphaned private creators go, and
+   so does an instance index (Common Instance Reference) left without references;
    birth dates and ages are capped; the trial attributes and the de-identification
    markers are written, then the recipe's ADDs; the file meta follows the new
    instance and the preamble is zeroed.
@@ -67,11 +70,13 @@ from deid.handlers.dates import AGE, SHIFT, cap_birth_date_of
 from deid.handlers.fixed import convert_text
 from deid.handlers.pixels import PixelMask, apply_masks, masks_for
 from deid.handlers.private import drop_orphan_creators
+from deid.handlers.references import drop_stale_instance_index
 from deid.handlers.text import SCRUB
 from deid.handlers.trial import Markers, MethodCodeItem, TrialWriter, finish_file_meta
 from deid.identifiers import IdentifierKind, Identifiers, kind_of
 from deid.outcome import Deidentified, Outcome, Quarantined, QuarantineError, QuarantineReason
 from deid.profiles import Option, Rules
+from deid.profiles.sequences import SequenceRules
 from deid.pseudo import get_class
 from deid.store.cache import StoreMemory
 from deid.store.resolve import PseudonymCollisionError
@@ -171,6 +176,20 @@ class _Payloads:
     refused: QuarantineError | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What the items of a C or D sequence are: cleaned, the dummy, or dropped."""
+
+    kind: str
+    dummy_path: tuple[int, ...] = ()
+    """For the dummy item: the dummy sequences from the outermost one to its own."""
+    keyword: str = ""
+
+
+_CLEANED = _Scope("cleaned")
+_DROPPED = _Scope("dropped")
+
+
 @dataclass(slots=True)
 class _Plan:
     steps: list[Step] = field(default_factory=list)
@@ -220,6 +239,7 @@ class Engine:
         self.trial = store.trial_info()
         self.markers = _markers(rules)
         self._trial_writer = TrialWriter(self.trial, self.markers)
+        self._moves_text_dates = Option.RETAIN_LONG_FULL_DATES not in rules.options
         self.memory = StoreMemory()
         """What the store answered before, for the next files of the run."""
         self._handlers: dict[
@@ -369,6 +389,9 @@ class Engine:
 
         action_for, known_action, handlers = rules.action_for, rules.known_action, self._handlers
         steps, work, codes = plan.steps, plan.work, plan.codes
+        sequences = rules.sequences
+        scopes: dict[int, _Scope] = {}
+        """Items of C and D sequences (by id) -> what they are."""
 
         # Called for every element of every file: kept lean on purpose.
         def visit(found: Visit) -> bool:
@@ -380,6 +403,9 @@ class Engine:
                     tag, vr, found.keyword, found.private_creator, parents, sop_class
                 )
                 action = action_for(context)
+            scope = scopes.get(id(found.dataset)) if path and scopes else None
+            if scope is not None:
+                action = _in_scope(sequences, scope, action, found)
             if tag == ENCAPSULATED_DOCUMENT and accept_documents and not path:
                 action = _ACCEPTED_DOCUMENT
             elif tag == 0x00080005 and path:
@@ -410,7 +436,11 @@ class Engine:
                 plan.creators.append((found.dataset, tag))
             elif tag == OTHER_PATIENT_IDS_SEQUENCE and code is not Code.KEEP:
                 plan.other_ids.append(step)
-            return vr == "SQ" and code in SEQUENCE_KEEPING
+            if vr != "SQ" or code not in SEQUENCE_KEEPING:
+                return False
+            if code is Code.DUMMY or code is Code.CLEAN or scope is _CLEANED:
+                _enter(scopes, scope, found, code)
+            return True
 
         try:
             if dataset.file_meta is not None:
@@ -429,10 +459,12 @@ class Engine:
         if len(key) > MAX_ORIGINAL_LENGTH:
             raise _too_long("the patient's identity (Patient ID or Patient's Name)")
         enrollment = self.memory.enroll(self.store, key)
+        date_shift = timedelta(days=enrollment.date_offset_days)
         state = FileState(
             enrollment=enrollment,
-            date_shift=timedelta(days=enrollment.date_offset_days),
+            date_shift=date_shift,
             identifiers=Identifiers(encodings=_encodings(dataset)),
+            text_date_shift=date_shift if self._moves_text_dates else None,
         )
         current: Step | None = None
         try:
@@ -477,6 +509,7 @@ class Engine:
                 self._scrub_kept_text(plan.kept_text, state)
             current = None
             drop_orphan_creators(plan.creators)
+            drop_stale_instance_index(dataset)
             cap_birth_date_of(dataset, state)
             if payloads.masks:
                 apply_masks(dataset, payloads.masks)
@@ -526,6 +559,28 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+def _in_scope(sequences: SequenceRules, scope: _Scope, action: Action, found: Visit) -> Action:
+    """The action for an element inside a C or D sequence."""
+    if scope is _CLEANED:
+        return sequences.cleaned(action, found.tag, found.vr)
+    if scope is _DROPPED:
+        return sequences.dropped()
+    return sequences.in_dummy(action, found.tag, found.vr, scope.dummy_path, scope.keyword)
+
+
+def _enter(scopes: dict[int, _Scope], scope: _Scope | None, found: Visit, code: Code) -> None:
+    """Mark the items of a sequence about to be walked: cleaned, or dummy and dropped."""
+    items = found.dataset[found.key].value
+    if code is not Code.DUMMY:
+        for item in items:
+            scopes[id(item)] = _CLEANED
+        return
+    outer = scope.dummy_path if scope is not None else ()
+    dummy = _Scope("dummy", (*outer, found.tag), found.keyword)
+    for index, item in enumerate(items):
+        scopes[id(item)] = dummy if index == 0 else _DROPPED
 
 
 def _handler(action: Action, found: Visit) -> Handler | None:

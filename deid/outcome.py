@@ -80,8 +80,8 @@ class Deidentified:
     actions: Counter[str] = field(default_factory=Counter)
     """How many elements got each action (``REMOVE``, ``KEEP``...), any depth."""
     unreviewed_text: int = 0
-    """Kept standard attributes that can carry free text and are not on the reviewed
-    safe list (see :attr:`deid.actions.Action.unreviewed_text`)."""
+    """Standard attributes that can carry free text and are not on the reviewed list,
+    removed or kept as the settings say (see :attr:`deid.actions.Action.unreviewed_text`)."""
     accepted: tuple[str, ...] = ()
     """Payloads kept as the user's responsibility (``burned-in annotation``...)."""
 

@@ -58,8 +58,8 @@ class FileRecord:
     """Relative to OUTPUT, with ``/`` separators."""
     subject_id: str | None = None
     unreviewed_text: int = 0
-    """Kept standard attributes that may carry free text and are not on the reviewed
-    list (removed instead under ``--strict``)."""
+    """Standard attributes that may carry free text and are not on the reviewed list:
+    removed by default, kept under ``--keep-unreviewed-text``."""
 
     def to_dict(self) -> dict[str, Any]:
         """The record as the report's JSON writes it (empty fields left out)."""
@@ -126,7 +126,7 @@ class RunReport:
         )
 
     def unreviewed_text(self) -> tuple[int, int]:
-        """Files that kept unreviewed free-text attributes, and how many such values."""
+        """Files with unreviewed free-text attributes, and how many such values."""
         counts = [record.unreviewed_text for record in self.files if record.unreviewed_text]
         return len(counts), sum(counts)
 
@@ -176,11 +176,18 @@ class RunReport:
         for reason, count in sorted(self.reasons().items()):
             lines.append(f"  {count:6d}  {reason}: {REASON_HELP.get(reason, '')}".rstrip(": "))
         files, values = self.unreviewed_text()
-        if files:
+        if files and self.settings.get("keep_unreviewed_text"):
             lines.append(
                 f"{files} files kept {values} values of free-text attributes that PS3.15 "
-                "does not list and nobody has reviewed; check them with 'deid inspect', "
-                "or use --strict to remove them"
+                "does not list and nobody has reviewed (--keep-unreviewed-text: dates in them "
+                "moved, values naming the patient removed); check them with 'deid inspect'"
+            )
+        elif files:
+            lines.append(
+                f"{files} files had {values} values of free-text attributes that PS3.15 "
+                "does not list and nobody has reviewed; they were removed (emptied where "
+                "the IOD needs them) unless a recipe KEEPs them: see 'deid inspect', or "
+                "keep them with --keep-unreviewed-text"
             )
         if self.stopped:
             lines.append(

@@ -45,7 +45,7 @@ def check_recipe(args: argparse.Namespace) -> int:
         options,
         variables=variables,
         safe_private=safe_private,
-        strict=args.strict,
+        keep_unreviewed_text=args.keep_unreviewed_text,
         patient_name_policy=PatientNamePolicy(args.patient_name),
         accepted_deviations=args.accepted_deviations,
     )

@@ -27,7 +27,7 @@ def rule_settings(args: argparse.Namespace) -> RuleSettings:
         variables=tuple(parse_variables(getattr(args, "variables", [])).items()),
         accepted_deviations=tuple(getattr(args, "accepted_deviations", [])),
         safe_private=args.safe_private,
-        strict=args.strict,
+        keep_unreviewed_text=args.keep_unreviewed_text,
         patient_name=args.patient_name,
         burned_in_annotation=args.burned_in_annotation,
         encapsulated_documents=args.encapsulated_documents,

@@ -2,17 +2,19 @@
 
 :func:`handler_for` declares the dispatch order: the action's code first, then the
 element's VR and what the attribute carries. ``None`` means there is nothing to do
-(K, or D/C/K on a sequence, whose items have their own steps).
+(K, or C/K/U on a sequence, whose items have their own steps).
 
 =================  =====================================================
 module             carries out
 =================  =====================================================
-``fixed``          X, Z, BLANK, REPLACE, D dummies of non-identifying VRs
+``fixed``          X, Z, BLANK, REPLACE, D dummies of non-identifying VRs,
+                   D on a sequence (one item kept, the others dropped)
 ``names``          D/C on PN, PSEUDO FULL_NAME/GIVEN_NAME/SURNAME
 ``ids``            D on IDs, institutions, addresses...; other PSEUDO classes
 ``uids``           U, D/C/PSEUDO on UI
-``dates``          C/JITTER/PSEUDO DATE on DA/DT/TM; ages (AS) and birth dates
-``text``           C on text: the scrubber
+``dates``          C/JITTER/PSEUDO DATE on DA/DT/TM and on Frame Origin
+                   Timestamp (OB); ages (AS) and birth dates
+``text``           C on text (the scrubber, dates in text), unreviewed text kept
 ``private``        C on binary values; orphaned private creators
 ``trial``          trial attributes, de-identification markers, file meta
 =================  =====================================================
@@ -25,12 +27,12 @@ from functools import lru_cache
 from deid.actions import Action, Code
 from deid.contract.errors import DeidError
 from deid.handlers.base import FileState, Handler, Step
-from deid.handlers.dates import AGE, SHIFT
-from deid.handlers.fixed import DUMMY, EMPTY, REMOVE, REPLACE
+from deid.handlers.dates import AGE, PTP_SHIFT, SHIFT
+from deid.handlers.fixed import DUMMY, DUMMY_SEQUENCE, EMPTY, REMOVE, REPLACE
 from deid.handlers.ids import IDENTIFIER_PSEUDONYMS, SUBJECT_ID
 from deid.handlers.names import NAME_CLASSES, PERSON_NAMES
-from deid.handlers.private import BINARY_VRS, UNCLEANABLE
-from deid.handlers.text import SCRUB, TEXT_VRS
+from deid.handlers.private import BINARY_CLEAN, BINARY_VRS, UNCLEANABLE
+from deid.handlers.text import KEPT_TEXT, SCRUB, TEXT_VRS
 from deid.handlers.uids import UIDS
 from deid.identifiers import PSEUDO_CLASS_FOR_KIND, kind_of
 from deid.pseudo import Derivation, get_class
@@ -39,7 +41,12 @@ __all__ = ["FileState", "Handler", "NotApplicableError", "Step", "handler_for"]
 
 DATE_VRS = frozenset({"DA", "DT", "TM"})
 SEQUENCE_KEEPING = frozenset({Code.KEEP, Code.DUMMY, Code.CLEAN, Code.UID})
-"""Codes under which a sequence is kept and its items are de-identified one by one."""
+"""Codes under which a sequence's items are planned element by element (D: its
+first item, which becomes the dummy; :mod:`deid.profiles.sequences`)."""
+TIMESTAMPS = frozenset({"FrameOriginTimestamp"})
+"""Binary values that are times: C moves them."""
+SIGNED = frozenset({"CertifiedTimestamp"})
+"""Binary values whose content is signed: C cannot change them without breaking them."""
 
 
 class NotApplicableError(DeidError, ValueError):
@@ -59,6 +66,8 @@ def handler_for(action: Action, vr: str, keyword: str) -> Handler | None:
     if code is Code.REPLACE:
         return REPLACE
     if vr == "SQ":
+        if code is Code.DUMMY:
+            return DUMMY_SEQUENCE
         if code in SEQUENCE_KEEPING:
             return None
         raise NotApplicableError(f"{code.name} cannot apply to a sequence")
@@ -67,6 +76,8 @@ def handler_for(action: Action, vr: str, keyword: str) -> Handler | None:
             raise NotApplicableError(f"U cannot apply to a {vr} element")
         return UIDS
     if code is Code.JITTER:
+        if keyword in TIMESTAMPS:
+            return PTP_SHIFT
         if vr not in DATE_VRS:
             raise NotApplicableError(f"JITTER cannot apply to a {vr} element")
         return SHIFT
@@ -74,7 +85,9 @@ def handler_for(action: Action, vr: str, keyword: str) -> Handler | None:
         return _pseudo_handler(action, vr)
     if code is Code.DUMMY:
         return _dummy_handler(vr, keyword)
-    return _clean_handler(vr)
+    if action.unreviewed_text and vr in TEXT_VRS:
+        return KEPT_TEXT
+    return _clean_handler(vr, keyword)
 
 
 def _pseudo_handler(action: Action, vr: str) -> Handler:
@@ -103,7 +116,11 @@ def _dummy_handler(vr: str, keyword: str) -> Handler:
     return DUMMY
 
 
-def _clean_handler(vr: str) -> Handler | None:
+def _clean_handler(vr: str, keyword: str) -> Handler | None:
+    if keyword in TIMESTAMPS:
+        return PTP_SHIFT
+    if keyword in SIGNED:
+        return UNCLEANABLE
     if vr in DATE_VRS:
         return SHIFT
     if vr == "AS":
@@ -115,5 +132,5 @@ def _clean_handler(vr: str) -> Handler | None:
     if vr in TEXT_VRS:
         return SCRUB
     if vr in BINARY_VRS:
-        return UNCLEANABLE
+        return BINARY_CLEAN
     return None  # numbers: nothing in them to clean

@@ -118,6 +118,9 @@ class FileState:
     DA moves with it as one date-time."""
     scrubber: Scrubber | None = None
     """Built on first use from :attr:`identifiers` (after the map step)."""
+    text_date_shift: timedelta | None = None
+    """How far dates written in kept free text move (the patient's offset); ``None``
+    to leave them (Retain Longitudinal Temporal Information Full Dates)."""
     moved_dates: dict[tuple[int, int], str] = field(default_factory=dict)
     """(id of the dataset, tag) of every DA, DT or TM the date handler moved -> its
     value before: what the guard needs to tell a coincidence of date arithmetic (a

@@ -7,6 +7,11 @@ days. A DA whose partner TM (StudyDate and StudyTime...) moves too is moved with
 it as one date-time, so a shift with a time part carries across midnight. A value
 that cannot be parsed quarantines the file: a date is never kept unmoved.
 
+Frame Origin Timestamp (OB) is each frame's capture time as an IEEE 1588 (PTP)
+timestamp, 48-bit seconds and 32-bit nanoseconds, big-endian (PS3.3 C.7.6.27):
+under C its seconds move by the patient's offset, which keeps the timing between
+frames exactly; a value of another length cannot be read and quarantines the file.
+
 Ages: Patient's Age, wherever it is kept, says ``090Y`` for anyone 90 or older,
 and a kept or moved Patient's Birth Date is moved further back-to-front so the
 patient is exactly 90 at the (moved) study date (HIPAA Safe Harbor).
@@ -101,6 +106,32 @@ class Shift:
         return shift_da(text, whole_days)
 
 
+PTP_TIMESTAMP_LENGTH = 10
+
+
+class PtpShift:
+    """Move an IEEE 1588 timestamp (Frame Origin Timestamp) by the patient's offset."""
+
+    name = "PTP timestamps"
+
+    def collect(self, step: Step, state: FileState) -> None:
+        """Derived from the enrollment: nothing to map."""
+
+    def apply(self, step: Step, state: FileState) -> None:
+        """Write the moved timestamp."""
+        value = step.visit.dataset[step.visit.key].value
+        raw = bytes(value) if isinstance(value, bytes | bytearray) else b""
+        seconds = int.from_bytes(raw[:6], "big") + int(delta_of(step, state).total_seconds())
+        if len(raw) != PTP_TIMESTAMP_LENGTH or not 0 <= seconds < 1 << 48:
+            raise QuarantineError(
+                QuarantineReason.UNPARSEABLE_DATE,
+                f"{step.where()} is not a 10-byte IEEE 1588 timestamp, so it cannot be moved",
+            )
+        moved = seconds.to_bytes(6, "big") + raw[6:]
+        key = step.visit.key
+        step.visit.dataset[key] = DataElement(key, step.visit.vr, moved)
+
+
 class Age:
     """K/C on AS: the age, with ages of 90 and over written as ``090Y``."""
 
@@ -152,3 +183,4 @@ def cap_birth_date_of(dataset: Dataset, state: FileState) -> None:
 
 SHIFT = Shift()
 AGE = Age()
+PTP_SHIFT = PtpShift()

@@ -3,7 +3,9 @@ dummy values of D for attributes that identify no one.
 
 An identity-bearing attribute's D is a consistent pseudonym instead (names, IDs,
 UIDs: :mod:`deid.handlers.names`, :mod:`deid.handlers.ids`,
-:mod:`deid.handlers.uids`); a sequence's D keeps it and de-identifies its items.
+:mod:`deid.handlers.uids`). A sequence's D keeps one item, its first, in which
+every element has been planned to hold a dummy or nothing
+(:mod:`deid.profiles.sequences`): the other items go here.
 """
 
 from __future__ import annotations
@@ -47,13 +49,16 @@ DUMMY_VALUES: dict[str, str | int | float | bytes] = {
 carry no temporal information (the Basic Profile removes it)."""
 STRING_VRS = ASCII_VRS | CHARSET_VRS
 _DUMMY_BYTES = b"\x00" * 8  # a valid length for OB, OW, OF, OD, OL, OV and UN alike
+_DUMMY_BY_KEYWORD: dict[str, bytes] = {
+    "FrameOriginTimestamp": b"\x00" * 10,  # an IEEE 1588 timestamp: the PTP epoch
+}
 _NUMERIC_INT = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "AT"})
 _NUMERIC_FLOAT = frozenset({"FL", "FD"})
 
 
-def dummy_value(vr: str) -> str | int | float | bytes:
-    """The D value of a VR."""
-    return DUMMY_VALUES.get(vr, _DUMMY_BYTES)
+def dummy_value(vr: str, keyword: str = "") -> str | int | float | bytes:
+    """The D value of a VR (of an attribute whose binary value has a fixed form)."""
+    return DUMMY_VALUES.get(vr, _DUMMY_BY_KEYWORD.get(keyword, _DUMMY_BYTES))
 
 
 class Remove:
@@ -93,7 +98,23 @@ class Dummy:
 
     def apply(self, step: Step, state: FileState) -> None:
         """Write the VR's dummy value."""
-        step.set(dummy_value(step.visit.vr))
+        step.set(dummy_value(step.visit.vr, step.visit.keyword))
+
+
+class DummySequence:
+    """D on a sequence: the first item stays (its elements are planned to hold dummies
+    or nothing), the others go; an empty sequence stays empty."""
+
+    name = "dummy sequence"
+
+    def collect(self, step: Step, state: FileState) -> None:
+        """Nothing to map: the kept item's elements have their own steps."""
+
+    def apply(self, step: Step, state: FileState) -> None:
+        """Drop every item after the first."""
+        items = step.visit.dataset[step.visit.key].value
+        if len(items) > 1:
+            step.set(Sequence([items[0]]))
 
 
 class Replace:
@@ -154,5 +175,6 @@ def convert_text(vr: str, text: str) -> str | int | float | list[int] | list[flo
 REMOVE = Remove()
 EMPTY = Empty()
 DUMMY = Dummy()
+DUMMY_SEQUENCE = DummySequence()
 REPLACE = Replace()
 KEEP = Keep()

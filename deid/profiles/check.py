@@ -31,11 +31,13 @@ def review(
     options: Iterable[Option | str],
     *,
     safe_private: SafePrivateList | None = None,
-    strict: bool = False,
+    keep_unreviewed_text: bool = False,
 ) -> list[Finding]:
     """Every finding about ``recipe`` (one recipe or layers) under ``options``."""
     recipes = (recipe,) if isinstance(recipe, Recipe) else tuple(recipe)
-    profile = build_rules(options, safe_private=safe_private, strict=strict)
+    profile = build_rules(
+        options, safe_private=safe_private, keep_unreviewed_text=keep_unreviewed_text
+    )
     return review_layers(recipes, profile)
 
 
@@ -45,7 +47,7 @@ def check_recipe_file(
     *,
     variables: dict[str, str] | None = None,
     safe_private: SafePrivateList | None = None,
-    strict: bool = False,
+    keep_unreviewed_text: bool = False,
     patient_name_policy: PatientNamePolicy | None = None,
     with_trial_recipe: bool = True,
     accepted_deviations: Iterable[AcceptedDeviation | str] = (),
@@ -67,7 +69,9 @@ def check_recipe_file(
     layers = [recipe]
     if with_trial_recipe:
         layers.insert(0, trial_recipe(patient_name_policy or PatientNamePolicy.PSEUDONYM))
-    found = review(layers, options, safe_private=safe_private, strict=strict)
+    found = review(
+        layers, options, safe_private=safe_private, keep_unreviewed_text=keep_unreviewed_text
+    )
     try:
         accepted, _ = apply_acceptances(found, accepted_deviations, recipe.source)
     except AcceptanceError as exc:

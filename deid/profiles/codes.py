@@ -1,23 +1,27 @@
 """Table E.1-1 codes to engine actions, combined codes included.
 
-A combined code lets the IOD's Type for the attribute decide (X/Z: X unless Type 2,
-then Z...). We do not ship per-IOD Type data: one attribute can be Type 1 in one
-IOD, Type 3 in another and Type 1C inside a sequence, so a wrong or missing lookup
-would give either a non-conformant object or a leak. Instead every combined code
-resolves to its value-keeping alternative, which is conformant for every IOD (a
-Type 3 attribute may be present empty or with a value) and never leaks (the value
-is either empty or a dummy):
+A combined code lets the attribute's Type in the object's IOD choose among its
+alternatives (PS3.15 E.1.1 and the notes to Table E.1-1): "X/Z: X unless Z is
+required to maintain IOD conformance (Type 3 versus Type 2)", and so on for X/D
+(Type 3 versus 1), Z/D (2 versus 1), X/Z/D (3 versus 2 versus 1) and X/Z/U*
+(Type 3 versus 2 versus 1 sequences holding UID references: U keeps the sequence
+and replaces the UIDs inside). :func:`resolve_by_type` takes the Type that
+:mod:`deid.profiles.iod` finds:
 
-- ``X/Z`` -> ``Z``, ``X/D`` -> ``D``, ``Z/D`` -> ``D``, ``X/Z/D`` -> ``D``;
-- ``X/Z/U*`` -> ``K`` for the sequence: it is kept and its items de-identified, so
-  the instance UIDs inside are replaced by their own rows (U) and every other
-  attribute inside follows its own row.
+- Type 1 or 1C: a value is needed: D (U for X/Z/U*; D too for an X/Z that some IOD
+  makes Type 1, since Z may be a dummy value);
+- Type 2 or 2C: Z (D for X/D, which has no empty alternative);
+- Type 3, or not part of the object's IOD: X (Z for Z/D).
+
+A conditional Type (1C, 2C) counts as its condition met: the attribute is there,
+and the condition cannot be evaluated here; keeping the object valid comes first.
 """
 
 from __future__ import annotations
 
 from deid.actions import Code
 from deid.contract.errors import UsageError
+from deid.profiles.iod import TypeFinding
 
 SINGLE_CODES: dict[str, Code] = {
     "X": Code.REMOVE,
@@ -28,33 +32,44 @@ SINGLE_CODES: dict[str, Code] = {
     "U": Code.UID,
 }
 
-COMBINED_CODES: dict[str, tuple[str, str]] = {
-    "X/Z": ("Z", "kept empty, valid whatever the attribute's Type"),
-    "X/D": ("D", "dummy value, valid whatever the attribute's Type"),
-    "Z/D": ("D", "dummy value, valid whatever the attribute's Type"),
-    "X/Z/D": ("D", "dummy value, valid whatever the attribute's Type"),
-    "X/Z/U*": ("K", "sequence kept; the UIDs inside are replaced by their own rows"),
-}
-"""Combined code -> (single code, why) for the value-keeping choice."""
+COMBINED_CODES = frozenset({"X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*"})
+"""The combined codes of Table E.1-1 (2024b), all decided by the attribute's Type."""
 
 
 class UnknownCodeError(UsageError, ValueError):
     """A Table E.1-1 code this module does not know (a data or programming error)."""
 
 
-def resolve_combined(code: str) -> tuple[str, str]:
+def is_combined(code: str) -> bool:
+    """True for a combined code (its action depends on the attribute's Type)."""
+    if code in SINGLE_CODES:
+        return False
+    if code in COMBINED_CODES:
+        return True
+    raise UnknownCodeError(f"unknown Table E.1-1 action code {code!r}")
+
+
+def resolve_by_type(code: str, found: TypeFinding) -> tuple[str, str]:
     """The single code a (possibly combined) table code resolves to, and why.
 
     The reason is empty for a code that is already single.
     """
-    if code in SINGLE_CODES:
+    if not is_combined(code):
         return code, ""
-    try:
-        return COMBINED_CODES[code]
-    except KeyError:
-        raise UnknownCodeError(f"unknown Table E.1-1 action code {code!r}") from None
+    alternatives = code.replace("U*", "U").split("/")
+    type_ = found.type
+    if type_ in ("1", "1C"):
+        single = "U" if "U" in alternatives else "D"
+    elif type_ in ("2", "2C"):
+        single = "Z" if "Z" in alternatives else "D"
+    else:
+        single = "X" if "X" in alternatives else "Z"
+    return single, found.reason
 
 
 def action_code(code: str) -> Code:
-    """The engine :class:`Code` of a (possibly combined) table code."""
-    return SINGLE_CODES[resolve_combined(code)[0]]
+    """The engine :class:`Code` of a single table code."""
+    try:
+        return SINGLE_CODES[code]
+    except KeyError:
+        raise UnknownCodeError(f"{code!r} is not a single Table E.1-1 action code") from None

@@ -209,6 +209,10 @@ class Recipe:
     source: str
     rules: tuple[RecipeRule, ...]
     unapplied_sections: tuple[UnappliedSection, ...] = ()
+    yields_to_removal: bool = False
+    """Its PSEUDO rules apply only where the profile keeps a value: where the profile
+    removes the attribute (a combined code resolved to X), it stays removed. The
+    default trial recipe is such a recipe; a user's recipe decides instead."""
 
     def rule_at(self, line: int) -> RecipeRule | None:
         """The rule written on ``line`` of this recipe, if any."""

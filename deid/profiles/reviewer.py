@@ -208,6 +208,8 @@ def _verdict(rule: RecipeRule, vr: str | None, profile: Action) -> tuple[Severit
     blanks = directive is Directive.BLANK or (
         directive in (Directive.REPLACE, Directive.ADD) and not rule.value
     )
+    if directive is Directive.KEEP and profile.unreviewed_text:
+        return None  # unreviewed free text kept on request, as --keep-unreviewed-text
     if directive is Directive.KEEP and code in _VERB:
         return Severity.ERROR, f"keeps what the profile {_VERB[code]}"
     if blanks and code is Code.UID:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 
@@ -28,11 +29,12 @@ class PatientNamePolicy(Enum):
 
 def trial_recipe(policy: PatientNamePolicy = PatientNamePolicy.PSEUDONYM) -> Recipe:
     """The shipped default trial recipe (``data/trial.recipe``) under ``policy``."""
-    return parse_recipe(
+    recipe = parse_recipe(
         read_data(TRIAL_RECIPE_FILE),
         TRIAL_RECIPE_SOURCE,
         {"patient_name_class": policy.pseudo_class},
     )
+    return replace(recipe, yields_to_removal=True)
 
 
 def trial_recipe_text() -> str:

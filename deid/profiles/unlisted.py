@@ -9,8 +9,13 @@ retired and extended attributes can carry identity. So:
   AE and UR, which name hosts and sites) is kept when it is on the reviewed safe
   list (``data/reviewed_text_attributes.json``, one reason per attribute), removed
   when the review found it identifying (a birth date in another calendar, a
-  person's name), and otherwise kept but flagged ``unreviewed_text`` for the run
-  report, or removed under ``strict``;
+  person's name), and otherwise, unreviewed, it fails closed: removed, or where
+  the object's IOD needs it (:mod:`deid.profiles.iod`), emptied (Type 2) or given
+  a dummy (Type 1), as if Table E.1-1 said X/Z/D. ``keep_unreviewed_text``
+  (``--keep-unreviewed-text``, or a recipe's KEEP of the attribute) keeps it
+  instead: dates found in the text are moved by the patient's offset (kept under
+  Full Dates), and a value that names the patient or holds one of the patient's
+  identifiers is removed whole. Either way the run report counts them;
 - a UN value of a tag outside the dictionary may hold anything: treated as
   unreviewed text;
 - anything else (numbers, codes, sequences, which are recursed into) is kept.
@@ -22,7 +27,11 @@ import json
 from dataclasses import dataclass
 from functools import cache
 
+from pydicom.datadict import DicomDictionary
+
 from deid.actions import Action, Code, ElementContext
+from deid.profiles.codes import action_code, resolve_by_type
+from deid.profiles.iod import IodTypes
 from deid.profiles.options import Option
 from deid.profiles.table import read_data
 from deid.profiles.tags import describe_tag, parse_tag, tag_vr
@@ -30,6 +39,8 @@ from deid.profiles.tags import describe_tag, parse_tag, tag_vr
 REVIEWED_TEXT_FILE = "reviewed_text_attributes.json"
 TEXT_VRS = frozenset({"PN", "LO", "LT", "ST", "UT", "SH", "UC", "AE", "UR"})
 DATE_VRS = frozenset({"DA", "DT"})
+UNREVIEWED_CODE = "X/Z/D"
+"""How unreviewed free text is treated when it is not kept: by the attribute's Type."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +64,11 @@ def load_reviewed_text() -> ReviewedText:
 class UnlistedPolicy:
     """Decides for standard attributes outside Table E.1-1."""
 
-    def __init__(self, options: frozenset[Option], *, strict: bool) -> None:
-        self.strict = strict
+    def __init__(
+        self, options: frozenset[Option], *, keep_unreviewed_text: bool, iod_types: IodTypes
+    ) -> None:
+        self.keep_unreviewed_text = keep_unreviewed_text
+        self.iod_types = iod_types
         self.review = load_reviewed_text()
         if Option.RETAIN_LONG_MODIFIED_DATES in options:
             self._date = (Code.CLEAN, Option.RETAIN_LONG_MODIFIED_DATES.title)
@@ -62,6 +76,15 @@ class UnlistedPolicy:
             self._date = (Code.KEEP, Option.RETAIN_LONG_FULL_DATES.title)
         else:
             self._date = (Code.REMOVE, "the Basic Profile")
+        reviewed = self.review.safe.keys() | self.review.remove.keys()
+        self.typed_tags = frozenset(
+            tag
+            for tag, entry in DicomDictionary.items()
+            if tag not in reviewed
+            and iod_types.covers(tag)
+            and set(entry[0].split(" or ")) & TEXT_VRS
+        )
+        """Unreviewed text attributes whose action depends on their Type in the IOD."""
 
     def action_for(self, ctx: ElementContext) -> Action:
         """The action for a standard element that no Table E.1-1 row governs."""
@@ -79,11 +102,23 @@ class UnlistedPolicy:
         if reason is not None:
             return Action(Code.REMOVE, f"{where}; reviewed identifying: {reason}")
         if vr in TEXT_VRS or (vr == "UN" and dictionary_vr is None):
-            if self.strict:
-                return Action(Code.REMOVE, f"{where}; unreviewed text, removed by --strict")
+            if self.keep_unreviewed_text:
+                return self.kept(ctx, "--keep-unreviewed-text")
+            found = self.iod_types.type_of(tag, ctx.parents, ctx.sop_class_uid)
+            single, why = resolve_by_type(UNREVIEWED_CODE, found)
             return Action(
-                Code.KEEP,
-                f"{where}; {vr} can carry free text: kept, unreviewed",
+                action_code(single),
+                f"{where}; {vr} can carry free text and is not on the reviewed list: "
+                f"fails closed, as {UNREVIEWED_CODE} -> {single} ({why})",
                 unreviewed_text=True,
             )
         return Action(Code.KEEP, f"{where}; {vr} carries no names or free text")
+
+    def kept(self, ctx: ElementContext, by: str) -> Action:
+        """Unreviewed free text kept on request (``by``: the option or recipe rule)."""
+        return Action(
+            Code.CLEAN,
+            f"{describe_tag(ctx.tag)} is not in Table E.1-1 and not reviewed; kept by {by}: "
+            "dates in it moved, removed whole if it names the patient",
+            unreviewed_text=True,
+        )

@@ -35,7 +35,7 @@ class RuleSettings:
     variables: tuple[tuple[str, str], ...] = ()
     accepted_deviations: tuple[str, ...] = ()
     safe_private: Path | None = None
-    strict: bool = False
+    keep_unreviewed_text: bool = False
     patient_name: str = PatientNamePolicy.PSEUDONYM.value
     burned_in_annotation: str = PayloadPolicy.QUARANTINE.value
     encapsulated_documents: str = PayloadPolicy.QUARANTINE.value
@@ -64,7 +64,7 @@ class RuleSettings:
         safe_private = load_safe_private_file(self.safe_private) if self.safe_private else None
         return build_rules(
             self.options,
-            strict=self.strict,
+            keep_unreviewed_text=self.keep_unreviewed_text,
             patient_name_policy=PatientNamePolicy(self.patient_name),
             safe_private=safe_private,
             recipe=recipe,
@@ -87,7 +87,7 @@ class RuleSettings:
             "variables": sorted(f"{k}={v}" for k, v in self.variables),
             "accepted_deviations": sorted(self.accepted_deviations),
             "safe_private_sha256": _file_digest(self.safe_private),
-            "strict": self.strict,
+            "keep_unreviewed_text": self.keep_unreviewed_text,
             "patient_name": self.patient_name,
             "burned_in_annotation": self.burned_in_annotation,
             "encapsulated_documents": self.encapsulated_documents,

@@ -32,6 +32,9 @@ SERIES_UID = "1.2.826.0.1.3680043.8.498.10002"
 SOP_UID = "1.2.826.0.1.3680043.8.498.10003"
 FRAME_UID = "1.2.826.0.1.3680043.8.498.10004"
 SCOUT_UID = "1.2.826.0.1.3680043.8.498.10005"
+PRIVATE_SOP_CLASS = "1.2.826.0.1.3680043.8.498.1.77"
+"""A SOP class in no IOD table: combined codes take the strictest Type of any IOD
+(Referenced Image Sequence kept with new UIDs, Operators' Name emptied...)."""
 
 
 def store(key: str = "ONC-7", **settings: object) -> MemoryStore:

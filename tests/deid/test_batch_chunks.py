@@ -302,11 +302,11 @@ def test_rules_are_built_once_per_settings_and_recipe_content(tmp_path: Path) ->
     """The parent's check and the worker share one build; a changed recipe file is
     read again, and a missing one still says what is wrong."""
     recipe = tmp_path / "recipe.txt"
-    recipe.write_text("FORMAT dicom\n%header\nREPLACE StationName SCANNER\n", encoding="utf-8")
+    recipe.write_text("FORMAT dicom\n%header\nREPLACE ProtocolName SCANNER\n", encoding="utf-8")
     settings = RuleSettings(recipe=recipe)
     first = settings.build_rules()
     assert RuleSettings(recipe=recipe).build_rules() is first
-    recipe.write_text("FORMAT dicom\n%header\nREPLACE StationName OTHER\n", encoding="utf-8")
+    recipe.write_text("FORMAT dicom\n%header\nREPLACE ProtocolName OTHER\n", encoding="utf-8")
     again = settings.build_rules()
     assert again is not first
     assert settings.build_rules() is again

@@ -29,7 +29,13 @@ from deid.corpus import TRANSFER_SYNTAXES, CorpusManifest
 from deid.dicomfile import encode_dataset, encode_native, read_input, write_dataset
 from deid.outcome import Deidentified
 from deid.writing import input_files
-from tests.deid.engine_fixtures import ct_dataset, engine, one_series_corpus, write_file
+from tests.deid.engine_fixtures import (
+    PRIVATE_SOP_CLASS,
+    ct_dataset,
+    engine,
+    one_series_corpus,
+    write_file,
+)
 
 
 @pytest.fixture(scope="module", params=sorted(TRANSFER_SYNTAXES))
@@ -105,6 +111,7 @@ def test_undefined_length_sequences_and_items_encode_to_pydicoms_bytes(
     tmp_path: Path, syntax: str
 ) -> None:
     dataset = ct_dataset()
+    dataset.SOPClassUID = PRIVATE_SOP_CLASS  # the reference sequences are kept (U)
     for keyword in ("ReferencedImageSequence", "SourceImageSequence"):
         dataset[keyword].is_undefined_length = True
         for item in dataset[keyword].value:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from engine_fixtures import (
     PATIENT_NAME,
+    PRIVATE_SOP_CLASS,
     SOP_UID,
     ct_dataset,
     engine,
@@ -98,6 +99,24 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return Run(manifest, mapping_store, outcomes, written)
 
 
+@pytest.fixture(scope="module")
+def structured(run: Run) -> Run:
+    """The same corpus's documents under Clean Structured Content: SR and KOS trees kept
+    (the same store: the same pseudonyms)."""
+    mapping_store = run.store
+    the_engine = engine(
+        ("retain-long-modified-dates", "clean-structured-content"), mapping_store=mapping_store
+    )
+    documents = [f for f in run.manifest.files if f.kind in ("SR", "KOS") and f.path in run.written]
+    outcomes = {f.path: the_engine.process(run.manifest.root / f.path) for f in documents}
+    written = {
+        path: result_bytes(outcome)
+        for path, outcome in outcomes.items()
+        if isinstance(outcome, Deidentified)
+    }
+    return Run(run.manifest, mapping_store, outcomes, written)
+
+
 def test_good_files_are_written_and_bad_ones_quarantined_with_their_reason(run):
     for entry in run.manifest.files:
         outcome = run.outcomes[entry.path]
@@ -170,7 +189,7 @@ def test_intervals_and_datetimes_move_exactly(run):
         assert result.SeriesDate == shift_da(original.SeriesDate, offset)
 
 
-def test_references_point_at_the_new_objects(run):
+def test_references_point_at_the_new_objects(run, structured):
     new_uid: dict[str, str] = {}
     for entry in run.manifest.files:
         if entry.path in run.written:
@@ -183,19 +202,23 @@ def test_references_point_at_the_new_objects(run):
         if entry.path not in run.written:
             continue
         result = run.result(entry)
+        # X/Z/U* and X/Z, Type 3 in the CT Image IOD: removed (PS3.15 E.1.1).
+        for keyword in ("ReferencedImageSequence", "SourceImageSequence"):
+            assert keyword not in result
+        assert "ReferencedStudySequence" not in result
+        if entry.kind not in ("SR", "KOS"):
+            continue
+        # The documents' evidence (not in Table E.1-1: kept) and, under Clean
+        # Structured Content, their content trees point at the new objects.
+        kept = structured.result(entry)
         referenced = set()
-        for item in result.get("ReferencedImageSequence", []):
-            referenced.add(item.ReferencedSOPInstanceUID)
-        for item in result.get("SourceImageSequence", []):
-            referenced.add(item.ReferencedSOPInstanceUID)
-        for study in result.get("CurrentRequestedProcedureEvidenceSequence", []):
+        for study in kept.get("CurrentRequestedProcedureEvidenceSequence", []):
             assert study.StudyInstanceUID == result.StudyInstanceUID
             for series in study.ReferencedSeriesSequence:
                 assert series.SeriesInstanceUID in new_uid.values()
                 referenced.update(i.ReferencedSOPInstanceUID for i in series.ReferencedSOPSequence)
-        assert referenced == {new_uid[uid] for uid in entry.references}
-        for item in result.get("ReferencedStudySequence", []):
-            assert item.ReferencedSOPInstanceUID in new_uid.values()  # the prior study
+        assert referenced >= {new_uid[uid] for uid in entry.references}
+        assert referenced <= set(new_uid.values())
     frames = {}
     for entry in run.of_kind("CT"):
         result = run.result(entry)
@@ -203,9 +226,9 @@ def test_references_point_at_the_new_objects(run):
     assert all(len(uids) == 1 for uids in frames.values())
 
 
-def test_sr_content_tree_is_kept_and_cleaned_item_by_item(run):
-    for entry in run.of_kind("SR"):
-        result = run.result(entry)
+def test_sr_content_tree_is_kept_and_cleaned_item_by_item(structured):
+    for entry in structured.of_kind("SR"):
+        result = structured.result(entry)
         context = {
             item.ConceptNameCodeSequence[0].CodeValue: item for item in result.ContentSequence
         }
@@ -216,6 +239,22 @@ def test_sr_content_tree_is_kept_and_cleaned_item_by_item(run):
         assert images and all(
             i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID.startswith("2.25.") for i in images
         )
+        finding = next(i for i in context["121070"].ContentSequence if i.ValueType == "TEXT")
+        assert finding.TextValue.endswith("no acute intracranial abnormality.")
+        assert "113104" in {c.CodeValue for c in result.DeidentificationMethodCodeSequence}
+
+
+def test_without_clean_structured_content_the_tree_is_one_dummy_item(run):
+    for entry in run.of_kind("SR") + run.of_kind("KOS"):
+        result = run.result(entry)
+        (item,) = result.ContentSequence  # D: one item, holding nothing of the original
+        original = dcmread(run.manifest.root / entry.path).ContentSequence[0]
+        assert item.ValueType == original.ValueType  # a code string, kept: still valid
+        assert item.RelationshipType == original.RelationshipType
+        assert "ContentSequence" not in item
+        for code in item.get("ConceptNameCodeSequence", []):
+            assert (code.CodeValue, code.CodingSchemeDesignator) == ("ANONYMIZED", "99DEID")
+        assert "113104" not in {c.CodeValue for c in result.DeidentificationMethodCodeSequence}
 
 
 def test_trial_attributes_and_markers(run):
@@ -358,7 +397,9 @@ def test_anonymize_mode_is_marked(tmp_path):
 
 
 def test_inspect_shows_every_element_from_the_same_code(tmp_path):
-    path = write_file(ct_dataset(), tmp_path / "in.dcm")
+    ds = ct_dataset()
+    ds.SOPClassUID = PRIVATE_SOP_CLASS  # Referenced Image Sequence kept (U)
+    path = write_file(ds, tmp_path / "in.dcm")
     inspection = engine().inspect(dcmread(path))
     assert isinstance(inspection.outcome, Deidentified)
     rows = {row.path: row for row in inspection.rows}

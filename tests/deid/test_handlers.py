@@ -9,6 +9,7 @@ import pytest
 from engine_fixtures import (
     PATIENT_ID,
     PATIENT_NAME,
+    PRIVATE_SOP_CLASS,
     ct_dataset,
     engine,
     reread,
@@ -18,7 +19,7 @@ from engine_fixtures import (
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
+from pydicom.uid import CTImageStorage, ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from deid.actions import Action, Code
 from deid.contract.store import Enrollment
@@ -147,31 +148,46 @@ def test_kept_text_holding_the_patients_name_is_scrubbed_not_kept(tmp_path):
 
 
 def test_identity_bearing_dummies_are_consistent_pseudonyms(tmp_path):
+    # In a SOP class of no IOD table, Device Serial Number (X/Z/D) and Protocol Name
+    # (X/D) are Type 1 somewhere: D. In a CT Image they are Type 3: removed.
     the_engine = engine()
-    first = reread(the_engine.process(write_file(ct_dataset(), tmp_path / "a.dcm")))
+    first_ds = ct_dataset()
+    first_ds.SOPClassUID = PRIVATE_SOP_CLASS
+    first_ds.DeviceSerialNumber = "HCI-SN-0042"
+    first = reread(the_engine.process(write_file(first_ds, tmp_path / "a.dcm")))
     other = ct_dataset()
+    other.SOPClassUID = PRIVATE_SOP_CLASS
+    other.DeviceSerialNumber = "HCI-SN-0042"
     other.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.77"
-    other.PatientID = "H7654321"  # another patient, same hospital
+    other.PatientID = "H7654321"  # another patient, same hospital, same scanner
     second = reread(the_engine.process(write_file(other, tmp_path / "b.dcm")))
-    assert first.InstitutionName == second.InstitutionName != "Holloway Crest Infirmary"
+    assert first.DeviceSerialNumber == second.DeviceSerialNumber != "HCI-SN-0042"
     assert first.PatientID != second.PatientID
     assert first.AccessionNumber == second.AccessionNumber != "A19123456"
     ds = ct_dataset()
-    ds.StationName = "HCI-CT-ORCA"
+    ds.SOPClassUID = PRIVATE_SOP_CLASS
+    ds.ProtocolName = "HCI head protocol"
     result = reread(the_engine.process(write_file(ds, tmp_path / "c.dcm")))
-    assert result.StationName == DUMMY_TEXT
+    assert result.ProtocolName == DUMMY_TEXT
+    ct = ct_dataset()
+    ct.ProtocolName, ct.DeviceSerialNumber = "HCI head protocol", "HCI-SN-0042"
+    result = reread(the_engine.process(write_file(ct, tmp_path / "d.dcm")))
+    assert "ProtocolName" not in result and "DeviceSerialNumber" not in result
+    assert "InstitutionName" not in result  # X/Z/D, Type 3 in General Equipment
 
 
 def test_standard_uids_are_never_replaced(tmp_path):
     ds = ct_dataset()
+    ds.SOPClassUID = PRIVATE_SOP_CLASS  # Referenced Image Sequence: X/Z/U* -> U
     ds.FrameOfReferenceUID = "1.2.840.10008.1.4.1.1"  # Talairach: a well-known frame
     result = reread(engine().process(write_file(ds, tmp_path / "in.dcm")))
     assert result.FrameOfReferenceUID == "1.2.840.10008.1.4.1.1"
-    assert result.ReferencedImageSequence[0].ReferencedSOPClassUID == ds.SOPClassUID
+    assert result.ReferencedImageSequence[0].ReferencedSOPClassUID == CTImageStorage
 
 
 def test_uids_are_consistent_inside_and_outside_sequences(tmp_path):
     ds = ct_dataset()
+    ds.SOPClassUID = PRIVATE_SOP_CLASS  # the reference sequences: X/Z/U* -> U
     ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID = ds.SOPInstanceUID
     result = reread(engine().process(write_file(ds, tmp_path / "in.dcm")))
     assert result.ReferencedImageSequence[0].ReferencedSOPInstanceUID == result.SOPInstanceUID
@@ -192,12 +208,12 @@ def test_safe_private_attributes_are_kept_and_orphaned_creators_go(tmp_path):
 
 
 def test_recipe_replace_and_add(tmp_path):
-    user = recipe("REPLACE StationName SCANNER1", "ADD Laterality R", "ADD BodyPartExamined HEAD")
+    user = recipe("REPLACE ProtocolName HEAD1", "ADD Laterality R", "ADD BodyPartExamined HEAD")
     ds = ct_dataset()
-    ds.StationName = "HCI-CT-ORCA"
+    ds.ProtocolName = "HCI head protocol"
     ds.BodyPartExamined = "CHEST"
     result = reread(engine(recipe=user).process(write_file(ds, tmp_path / "in.dcm")))
-    assert result.StationName == "SCANNER1"
+    assert result.ProtocolName == "HEAD1"
     assert result.Laterality == "R"  # added: the file had none
     assert result.BodyPartExamined == "HEAD"  # present: the ADD replaced it
 
@@ -259,6 +275,7 @@ def test_actions_that_cannot_apply(code, vr, message):
 
 def test_names_keep_their_form(tmp_path):
     ds = ct_dataset()
+    ds.SOPClassUID = PRIVATE_SOP_CLASS  # Operators' Name X/Z/D: Type 2 in some IOD
     ds.OperatorsName = ["Strachan^Crispin", "Urquhart^Fenella"]
     result = reread(engine().process(write_file(ds, tmp_path / "in.dcm")))
     names = [str(name) for name in result.OperatorsName]

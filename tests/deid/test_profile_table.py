@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from deid.profiles import load_table
-from deid.profiles.codes import UnknownCodeError, action_code, resolve_combined
+from deid.profiles.codes import UnknownCodeError, action_code, is_combined, resolve_by_type
+from deid.profiles.iod import TypeFinding
 from deid.profiles.table import ProfileTable, TableDataError, TableRow, is_curve
 
 TABLE = load_table()
@@ -52,22 +53,46 @@ def test_is_curve_only_even_groups():
     assert not is_curve(0x501F0000)
 
 
-def test_combined_codes_resolve_to_value_keeping_alternatives():
-    assert resolve_combined("X/Z")[0] == "Z"
-    assert resolve_combined("X/D")[0] == "D"
-    assert resolve_combined("Z/D")[0] == "D"
-    assert resolve_combined("X/Z/D")[0] == "D"
-    assert resolve_combined("X/Z/U*")[0] == "K"
-    assert resolve_combined("U") == ("U", "")
+@pytest.mark.parametrize(
+    ("code", "type_", "single"),
+    [
+        ("X/Z", "3", "X"),
+        ("X/Z", "2", "Z"),
+        ("X/Z", "2C", "Z"),
+        ("X/Z", "1", "D"),  # Z may be a dummy: a Type 1 attribute needs a value
+        ("X/D", "3", "X"),
+        ("X/D", "2", "D"),  # no empty alternative
+        ("X/D", "1C", "D"),
+        ("Z/D", "3", "Z"),
+        ("Z/D", "2", "Z"),
+        ("Z/D", "1", "D"),
+        ("X/Z/D", "3", "X"),
+        ("X/Z/D", "2", "Z"),
+        ("X/Z/D", "1", "D"),
+        ("X/Z/U*", "3", "X"),
+        ("X/Z/U*", "2", "Z"),
+        ("X/Z/U*", "1", "U"),
+        ("X/Z/D", None, "X"),  # not part of the IOD: removing it keeps it valid
+        ("Z/D", None, "Z"),
+    ],
+)
+def test_combined_codes_resolve_by_the_attributes_type(code, type_, single):
+    found = TypeFinding(type_, f"Type {type_} in IOD test")
+    assert resolve_by_type(code, found) == (single, found.reason)
+
+
+def test_single_codes_need_no_type_and_unknown_codes_are_refused():
+    assert resolve_by_type("U", TypeFinding("1", "x")) == ("U", "")
     with pytest.raises(UnknownCodeError, match=r"unknown Table E\.1-1 action code 'Q'"):
-        action_code("Q")
+        is_combined("Q")
+    with pytest.raises(UnknownCodeError, match="not a single"):
+        action_code("X/Z")
 
 
 def test_every_code_in_the_table_is_known():
     for row in TABLE.rows:
-        action_code(row.basic)
-        for _, code in row.option_codes:
-            action_code(code)
+        for code in (row.basic, *(code for _, code in row.option_codes)):
+            assert is_combined(code) or action_code(code)
 
 
 def test_missing_range_rows_are_a_data_error():

@@ -68,7 +68,7 @@ def test_summary_lines_explain_reasons_and_stops() -> None:
     assert text.startswith("11 input files: 2 written, 1 skipped")
     assert "2  not-dicom: not a DICOM file" in text
     assert "1  write-error: the output could not be written" in text
-    assert "--strict" in text
+    assert "--keep-unreviewed-text" in text
     assert "5 inputs not processed: rerun the same command to resume" in text
 
 
